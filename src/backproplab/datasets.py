@@ -1,0 +1,225 @@
+"""Data sets: the seeds' generators and fixed tables, scikit-learn's, and user files.
+
+Every generator takes its randomness from an explicit seed. A data set is a
+:class:`Dataset`: features ``X`` of shape ``(n, d)``, targets ``Y`` of shape ``(n, k)``
+(one-hot for several classes, 0/1 for one output, real values for regression), and a
+``split`` label per sample (``"train"`` or ``"test"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "Dataset",
+    "encoder",
+    "moons",
+    "spiral",
+    "spiral_draws",
+    "worked_example",
+    "seed003_table",
+    "xor",
+    "digits",
+    "from_file",
+]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Features, targets and split of one data set.
+
+    Attributes
+    ----------
+    X : ndarray, shape ``(n, d)``
+    Y : ndarray, shape ``(n, k)``
+    split : ndarray of str, shape ``(n,)``
+        ``"train"`` or ``"test"``.
+    """
+
+    X: np.ndarray
+    Y: np.ndarray
+    split: np.ndarray
+
+    def part(self, which: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, Y)`` of the ``"train"`` or ``"test"`` samples, in data-set order."""
+        mask = self.split == which
+        return self.X[mask], self.Y[mask]
+
+
+def _all_train(X: np.ndarray, Y: np.ndarray) -> Dataset:
+    X = np.asarray(X, dtype=float)
+    Y = np.asarray(Y, dtype=float)
+    if Y.ndim == 1:
+        Y = Y[:, None]
+    return Dataset(X, Y, np.full(len(X), "train"))
+
+
+def encoder(n: int = 8) -> Dataset:
+    """The ``n``-``h``-``n`` encoder task (seed 000): identity one-hot inputs and targets."""
+    eye = np.eye(n)
+    return _all_train(eye, eye)
+
+
+def spiral_draws(rng, n_samples: int = 200, noise: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaved spirals, drawn exactly as seed 001's ``generate_spiral_data``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator or numpy.random.RandomState
+        ``RandomState(42)`` reproduces the notebook's data after ``np.random.seed(42)``.
+    n_samples : int
+        Points per class.
+    noise : float
+        Standard deviation of the Gaussian noise added to each coordinate.
+
+    Returns
+    -------
+    X : ndarray, shape ``(2 n_samples, 2)``, standardised per feature
+    y : ndarray, shape ``(2 n_samples,)``, 0 for the first spiral, 1 for the second
+    """
+    theta = np.sqrt(rng.random(n_samples)) * 2 * np.pi
+    r = 2 * theta + np.pi
+    x0 = r * np.cos(theta) + rng.standard_normal(n_samples) * noise
+    y0 = r * np.sin(theta) + rng.standard_normal(n_samples) * noise
+    x1 = -r * np.cos(theta) + rng.standard_normal(n_samples) * noise
+    y1 = -r * np.sin(theta) + rng.standard_normal(n_samples) * noise
+    X = np.vstack([np.hstack([x0, x1]), np.hstack([y0, y1])])
+    X = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)
+    y = np.hstack([np.zeros(n_samples), np.ones(n_samples)])
+    return np.ascontiguousarray(X.T), y
+
+
+def spiral(
+    seed: int, n_samples: int = 200, noise: float = 0.3, rng: str = "seedsequence"
+) -> Dataset:
+    """Seed 001's spiral data set; ``rng="numpy_legacy"`` draws from ``RandomState(seed)``."""
+    stream = np.random.RandomState(seed) if rng == "numpy_legacy" else np.random.default_rng(seed)
+    X, y = spiral_draws(stream, n_samples, noise)
+    return _all_train(X, y)
+
+
+def moons(
+    n_samples: int = 200,
+    noise: float = 0.2,
+    random_state: int = 0,
+    split_seed: int = 0,
+    test_fraction: float = 0.25,
+) -> Dataset:
+    """scikit-learn's two moons (unshuffled, as seed 002) with a seeded train/test split."""
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=n_samples, noise=noise, random_state=random_state, shuffle=False)
+    return _with_split(X, y, test_fraction, split_seed)
+
+
+def _with_split(X, Y, test_fraction: float, split_seed: int) -> Dataset:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(X))
+    _, test_idx = train_test_split(idx, test_size=test_fraction, random_state=split_seed)
+    split = np.full(len(X), "train")
+    split[test_idx] = "test"
+    ds = _all_train(X, Y)
+    return Dataset(ds.X, ds.Y, split)
+
+
+def xor() -> Dataset:
+    """The four points of XOR."""
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    return _all_train(X, np.array([0, 1, 1, 0], dtype=float))
+
+
+def digits(test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
+    """scikit-learn's 8x8 digits, pixels scaled to [0, 1], one-hot targets, seeded split."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    X = data.data / 16.0
+    Y = np.eye(10)[data.target]
+    return _with_split(X, Y, test_fraction, split_seed)
+
+
+def worked_example() -> Dataset:
+    """Matt Mazur's worked example: one sample, inputs (0.05, 0.10), targets (0.01, 0.99)."""
+    return _all_train(np.array([[0.05, 0.10]]), np.array([[0.01, 0.99]]))
+
+
+# Seed 003's 10-row table (from machinelearningmastery's backpropagation tutorial). The
+# seed mistyped two values (row 3 x1 as 396561688, row 9 x2 without its minus sign); these
+# are the original's.
+_SEED003_X = [
+    [2.7810836, 2.550537003],
+    [1.465489372, 2.362125076],
+    [3.396561688, 4.400293529],
+    [1.38807019, 1.850220317],
+    [3.06407232, 3.005305973],
+    [7.627531214, 2.759262235],
+    [5.332441248, 2.088626775],
+    [6.922596716, 1.77106367],
+    [8.675418651, -0.242068655],
+    [7.673756466, 3.508563011],
+]
+_SEED003_Y = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+
+
+def seed003_table() -> Dataset:
+    """Seed 003's 10-row two-class table, typos corrected, as two one-hot outputs."""
+    return _all_train(np.array(_SEED003_X), np.eye(2)[_SEED003_Y])
+
+
+def from_file(
+    path: str | Path,
+    features: list[str],
+    label: str,
+    one_hot: bool,
+    test_fraction: float = 0.0,
+    split_seed: int = 0,
+) -> Dataset:
+    """A user's CSV or Parquet file: numeric ``features`` columns and a ``label`` column.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and what is wrong with it: missing, empty, unreadable, a missing
+        column, non-numeric or NaN features.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"data file {path} does not exist")
+    try:
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types; the user needs the file and why
+        raise ValueError(f"data file {path} could not be read: {exc}") from exc
+    if frame.empty:
+        raise ValueError(f"data file {path} has no rows")
+    missing = [c for c in [*features, label] if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"data file {path} has no column(s) {missing}; it has {list(frame.columns)}"
+        )
+    X = frame[features]
+    non_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(X[c])]
+    if non_numeric:
+        raise ValueError(f"data file {path}: feature column(s) {non_numeric} are not numeric")
+    X = X.to_numpy(dtype=float)
+    if not np.isfinite(X).all():
+        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))[:5].tolist()
+        raise ValueError(f"data file {path}: features hold NaN or infinite values (rows {rows})")
+    labels = frame[label]
+    if labels.isna().any():
+        raise ValueError(f"data file {path}: label column {label!r} holds missing values")
+    if one_hot:
+        classes, codes = np.unique(labels.to_numpy(), return_inverse=True)
+        Y = np.eye(len(classes))[codes]
+    else:
+        if not pd.api.types.is_numeric_dtype(labels):
+            raise ValueError(f"data file {path}: label column {label!r} is not numeric")
+        Y = labels.to_numpy(dtype=float)
+    if test_fraction > 0:
+        return _with_split(X, Y, test_fraction, split_seed)
+    return _all_train(X, Y)

