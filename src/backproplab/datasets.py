@@ -8,6 +8,8 @@ Every generator takes its randomness from an explicit seed. A data set is a
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,11 @@ import numpy as np
 
 __all__ = [
     "Dataset",
+    "DatasetInfo",
+    "dataset_info",
+    "generate",
+    "read_parquet",
+    "write_parquet",
     "encoder",
     "moons",
     "spiral",
@@ -118,6 +125,8 @@ def moons(
 def _with_split(X, Y, test_fraction: float, split_seed: int) -> Dataset:
     from sklearn.model_selection import train_test_split
 
+    if test_fraction == 0:
+        return _all_train(X, Y)
     idx = np.arange(len(X))
     _, test_idx = train_test_split(idx, test_size=test_fraction, random_state=split_seed)
     split = np.full(len(X), "train")
@@ -220,6 +229,138 @@ def from_file(
         if not pd.api.types.is_numeric_dtype(labels):
             raise ValueError(f"data file {path}: label column {label!r} is not numeric")
         Y = labels.to_numpy(dtype=float)
-    if test_fraction > 0:
-        return _with_split(X, Y, test_fraction, split_seed)
-    return _all_train(X, Y)
+    return _with_split(X, Y, test_fraction, split_seed)
+
+
+# -- config-driven generation ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What validation needs to know about a data set before it is generated.
+
+    Attributes
+    ----------
+    n_features, n_targets : int
+        Widths of ``X`` and ``Y``.
+    kind : {"binary", "multiclass", "regression"}
+        0/1 targets, one-hot classes (two or more columns), or real values.
+    n_train : int
+        Training samples.
+    """
+
+    n_features: int
+    n_targets: int
+    kind: str
+    n_train: int
+
+
+def _n_test(n: int, fraction: float) -> int:
+    return math.ceil(fraction * n) if fraction > 0 else 0
+
+
+def dataset_info(spec: dict, where: str = "dataset") -> DatasetInfo:
+    """Shapes and target kind of the data set ``spec`` describes, without generating it
+    (a user's file is read and checked).
+
+    Raises
+    ------
+    ValueError
+        For a user file that is missing, empty, unreadable or malformed, prefixed with
+        ``where`` (its config path).
+    """
+    g = spec["generator"]
+    if g == "encoder":
+        return DatasetInfo(spec["n"], spec["n"], "multiclass", spec["n"])
+    if g == "spiral":
+        return DatasetInfo(2, 1, "binary", 2 * spec["n_samples"])
+    if g == "moons":
+        n = spec["n_samples"]
+        return DatasetInfo(2, 1, "binary", n - _n_test(n, spec["test_fraction"]))
+    if g == "xor":
+        return DatasetInfo(2, 1, "binary", 4)
+    if g == "digits":
+        return DatasetInfo(64, 10, "multiclass", 1797 - _n_test(1797, spec["test_fraction"]))
+    if g == "worked_example":
+        return DatasetInfo(2, 2, "regression", 1)
+    if g == "seed003_table":
+        return DatasetInfo(2, 2, "multiclass", len(_SEED003_X))
+    if g == "file":
+        from .config import ConfigError
+
+        if not spec["features"]:
+            raise ConfigError(f"{where}.features: a file data set needs its feature columns")
+        try:
+            ds = generate(spec)
+        except ValueError as exc:
+            raise ConfigError(f"{where}.path: {exc}") from exc
+        Y = ds.Y
+        if spec["one_hot"]:
+            kind = "multiclass"
+        elif np.isin(Y, (0.0, 1.0)).all():
+            kind = "binary"
+        else:
+            kind = "regression"
+        return DatasetInfo(ds.X.shape[1], Y.shape[1], kind, int((ds.split == "train").sum()))
+    raise ValueError(f"{where}.generator: unknown generator {g!r}")
+
+
+def generate(spec: dict) -> Dataset:
+    """Generate the data set a (schema-defaulted) config entry describes."""
+    g = spec["generator"]
+    if g == "encoder":
+        return encoder(spec["n"])
+    if g == "spiral":
+        return spiral(spec["seed"], spec["n_samples"], spec["noise"], spec["rng"])
+    if g == "moons":
+        return moons(
+            spec["n_samples"],
+            spec["noise"],
+            spec["random_state"],
+            spec["split_seed"],
+            spec["test_fraction"],
+        )
+    if g == "xor":
+        return xor()
+    if g == "digits":
+        return digits(spec["test_fraction"], spec["split_seed"])
+    if g == "worked_example":
+        return worked_example()
+    if g == "seed003_table":
+        return seed003_table()
+    if g == "file":
+        return from_file(
+            spec["path"],
+            spec["features"],
+            spec["label"],
+            spec["one_hot"],
+            spec["test_fraction"],
+            spec["split_seed"],
+        )
+    raise ValueError(f"unknown generator {g!r}")
+
+
+def write_parquet(ds: Dataset, path: str | Path, spec: dict) -> None:
+    """Write ``x0..x{d-1}``, ``y0..y{k-1}`` and ``split`` columns, with ``spec`` as metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {f"x{i}": ds.X[:, i] for i in range(ds.X.shape[1])}
+    columns |= {f"y{i}": ds.Y[:, i] for i in range(ds.Y.shape[1])}
+    table = pa.table({**columns, "split": pa.array(ds.split.tolist(), pa.string())})
+    meta = {b"backproplab.dataset": json.dumps(spec, sort_keys=True).encode()}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+    from .traces import atomic_path
+
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_parquet(path: str | Path) -> Dataset:
+    """Read a data set written by :func:`write_parquet`."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    X = frame[[c for c in frame.columns if c.startswith("x")]].to_numpy(dtype=float)
+    Y = frame[[c for c in frame.columns if c.startswith("y")]].to_numpy(dtype=float)
+    return Dataset(X, Y, frame["split"].to_numpy(dtype=str))

@@ -12,7 +12,7 @@ epoch, and dropped from the block while the others go on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -105,6 +105,7 @@ def train(
     eval_sets: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     metrics_every: int = 1,
     trace_every: int | None = None,
+    trace_at: Collection[int] = (),
     on_trace: Callable[[TraceState], None] | None = None,
 ) -> TrainResult:
     """Train a block of runs by gradient descent.
@@ -135,8 +136,9 @@ def train(
         Held-out sets; ``"{name}_loss"`` and ``"{name}_accuracy"`` are recorded.
     metrics_every : int
         Record metrics every this many epochs (and always at the final epoch).
-    trace_every, on_trace
-        Call ``on_trace(TraceState)`` every ``trace_every`` epochs and at the final epoch.
+    trace_every, trace_at, on_trace
+        Call ``on_trace(TraceState)`` every ``trace_every`` epochs, at the epochs listed in
+        ``trace_at``, and at the final epoch.
 
     Returns
     -------
@@ -144,7 +146,7 @@ def train(
     """
     optimizer = optimizer or GradientDescent()
     loop = _Loop(model, params, X, Y, lr, epochs, optimizer, batch_size, shuffle, seeds)
-    return loop.run(metrics, eval_sets or {}, metrics_every, trace_every, on_trace)
+    return loop.run(metrics, eval_sets or {}, metrics_every, trace_every, set(trace_at), on_trace)
 
 
 class _Loop:
@@ -216,11 +218,11 @@ class _Loop:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def run(self, metrics, eval_sets, metrics_every, trace_every, on_trace) -> TrainResult:
+    def run(self, metrics, eval_sets, metrics_every, trace_every, trace_at, on_trace):
         if metrics_every < 1:
             raise ValueError(f"metrics_every must be >= 1, got {metrics_every}")
-        if on_trace is not None and (trace_every is None or trace_every < 1):
-            raise ValueError("on_trace needs trace_every >= 1")
+        if trace_every is not None and trace_every < 1:
+            raise ValueError(f"trace_every must be >= 1 or None, got {trace_every}")
         extra = {name: make_loss(name) for name in metrics}
         out_name = self.model.activations[-1].name
         for name, fn in extra.items():
@@ -245,7 +247,11 @@ class _Loop:
                 if not len(self.active):
                     break
                 record = slot < len(record_epochs) and record_epochs[slot] == epoch
-                trace = on_trace is not None and (epoch % trace_every == 0 or epoch == self.epochs)
+                trace = on_trace is not None and (
+                    epoch == self.epochs
+                    or epoch in trace_at
+                    or (trace_every is not None and epoch % trace_every == 0)
+                )
                 last = epoch == self.epochs
                 if self.full_batch or record or trace or last:
                     ws = self._workspace(self.n)

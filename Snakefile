@@ -1,0 +1,23 @@
+# backprop-lab: every figure of the seed notebooks, regenerated from one command.
+# Thin on purpose: the rules live in workflow/rules/, the logic in src/backproplab/.
+from snakemake.utils import min_version
+
+min_version("8.20")
+
+
+# The default experiments, unless --configfile names others (Snakemake would otherwise
+# merge the two configs, running the default experiments too).
+if not config:
+
+    configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/train.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,250 @@
+"""What the workflow's scripts call: build a data set, train a block into traces.
+
+Each function takes plain data (the block spec that ``experiments.Plan.block_spec``
+builds, which is also the job's ``params``) and paths, so it runs the same from
+Snakemake, from a test, or by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import threadpoolctl
+
+from . import datasets, traces
+from .engine import MLP, GradientDescent, TraceState, train
+from .experiments import canonical_json, digest
+
+__all__ = ["make_dataset", "train_block"]
+
+log = logging.getLogger(__name__)
+
+# Order of the state tensors within an epoch and layer (and their codes in the table).
+_TENSORS = ("W", "b", "dW", "db", "z", "a")
+
+
+def make_dataset(spec: dict, out: str | Path) -> None:
+    """Generate the data set ``spec`` describes and write it to ``out`` (Parquet)."""
+    ds = datasets.generate(spec)
+    datasets.write_parquet(ds, out, spec)
+    log.info(
+        "wrote %s: X %s, Y %s, %d test samples",
+        out,
+        ds.X.shape,
+        ds.Y.shape,
+        int((ds.split == "test").sum()),
+    )
+
+
+class _StateRecorder:
+    """The trace hook: writes the requested tensors and the per-layer norms."""
+
+    def __init__(
+        self, spec: dict, run_ids: list[str], state: traces.TraceWriter, norms: traces.TraceWriter
+    ):
+        trace = spec["trace"]
+        self.tensors = [t for t in _TENSORS if t in trace["state"]]
+        self.state_epochs = set(spec["state_epochs"])
+        epochs = spec["train"]["epochs"]
+        every = trace["norms_every"]
+        self.norm_epochs = set(range(0, epochs, every)) | {epochs} if every else set()
+        self.run_dictionary = pa.array(run_ids, pa.string())
+        self.state, self.norms = state, norms
+        self._grids: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def epochs(self) -> set[int]:
+        return self.state_epochs | self.norm_epochs
+
+    def _run_ids(self, runs: np.ndarray, repeat: int) -> pa.DictionaryArray:
+        indices = pa.array(np.repeat(runs.astype(np.int32), repeat))
+        return pa.DictionaryArray.from_arrays(indices, self.run_dictionary)
+
+    def _grid(self, shape: tuple[int, int, int]):
+        """The i and j of every entry of an ``(R, rows, cols)`` array, in C order."""
+        if shape not in self._grids:
+            runs, rows, cols = shape
+            i = np.tile(np.repeat(np.arange(rows, dtype=np.int32), cols), runs)
+            j = np.tile(np.arange(cols, dtype=np.int32), runs * rows)
+            self._grids[shape] = (i, j)
+        return self._grids[shape]
+
+    def __call__(self, st: TraceState) -> None:
+        if st.epoch in self.state_epochs and self.tensors:
+            for layer in range(len(st.params)):
+                arrays = {
+                    "W": st.params[layer][0],
+                    "b": st.params[layer][1][:, None, :],
+                    "dW": st.grads[layer][0],
+                    "db": st.grads[layer][1][:, None, :],
+                    "z": st.z[layer],
+                    "a": st.a[layer + 1],
+                }
+                for tensor in self.tensors:
+                    self._write_tensor(st, layer, tensor, arrays[tensor])
+        if st.epoch in self.norm_epochs:
+            R, L = st.weight_norms.shape
+            self.norms.write(
+                {
+                    "run_id": self._run_ids(st.runs, L),
+                    "epoch": np.full(R * L, st.epoch, np.int32),
+                    "layer": np.tile(np.arange(L, dtype=np.int16), R),
+                    "weight_norm": st.weight_norms.ravel(),
+                    "grad_norm": st.grad_norms.ravel(),
+                }
+            )
+
+    def _write_tensor(self, st: TraceState, layer: int, tensor: str, values: np.ndarray):
+        i, j = self._grid(values.shape)
+        n = values.size
+        per_run = n // values.shape[0]
+        self.state.write(
+            {
+                "run_id": self._run_ids(st.runs, per_run),
+                "epoch": np.full(n, st.epoch, np.int32),
+                "layer": np.full(n, layer, np.int16),
+                "tensor": pa.DictionaryArray.from_arrays(
+                    pa.array(np.full(n, _TENSORS.index(tensor), np.int8)), pa.array(_TENSORS)
+                ),
+                "i": i,
+                "j": j,
+                # A copy: Arrow wraps numpy memory, and the loop updates its arrays in place.
+                "value": np.array(values, dtype=np.float64, copy=True).ravel(),
+            }
+        )
+
+
+def _init_params(spec: dict, mlp: MLP) -> list:
+    model, seeds = spec["model"], [r["seed"] for r in spec["runs"]]
+    prefix = None
+    if spec["legacy_replay_dataset"]:
+        d = spec["dataset_spec"]
+        prefix = lambda rs: datasets.spiral_draws(rs, d["n_samples"], d["noise"])  # noqa: E731
+    return mlp.init(
+        seeds, model["init"], bias=model["bias_init"], rng=spec["rng"], legacy_prefix=prefix
+    )
+
+
+def _run_rows(spec: dict, result, history: dict) -> pa.Table:
+    """The run table: settings, status and the metrics at the final epoch."""
+    model, tr = spec["model"], spec["train"]
+    runs = spec["runs"]
+    final = {k: v[:, -1] for k, v in history.items() if k != "epoch"}
+    columns = {
+        "run_id": [r["run_id"] for r in runs],
+        "experiment": [spec["experiment"]] * len(runs),
+        "variant": [spec["variant"]] * len(runs),
+        "block": [spec["block"]] * len(runs),
+        "dataset": [spec["dataset"]] * len(runs),
+        "lr": [r["lr"] for r in runs],
+        "seed": [r["seed"] for r in runs],
+        "sizes": [canonical_json(model["sizes"])] * len(runs),
+        "activations": [canonical_json(model["activations"])] * len(runs),
+        "loss_name": [model["loss"]] * len(runs),
+        "init": [canonical_json(model["init"])] * len(runs),
+        "bias_init": [model["bias_init"]] * len(runs),
+        "epochs": [tr["epochs"]] * len(runs),
+        "batch_size": pa.array([tr["batch_size"]] * len(runs), pa.int64()),
+        "shuffle": [tr["shuffle"]] * len(runs),
+        "momentum": [float(tr["momentum"])] * len(runs),
+        "clip": pa.array([tr["clip"]] * len(runs), pa.float64()),
+        "update_biases": [tr["update_biases"]] * len(runs),
+        "rng": [spec["rng"]] * len(runs),
+        "status": result.status,
+        "diverged_epoch": pa.array(result.diverged_epoch, pa.int64()),
+        **{f"final_{k}": v for k, v in final.items()},
+    }
+    return pa.table(columns)
+
+
+def _metrics_table(run_ids: list[str], history: dict, diverged: list) -> pa.Table:
+    """Long metrics table; a diverged run's rows stop before its divergence epoch."""
+    epochs = history["epoch"]
+    R, T = history["loss"].shape
+    alive = np.ones((R, T), bool)
+    for r, e in enumerate(diverged):
+        if e is not None:
+            alive[r] = epochs < e
+    run_index, step = np.nonzero(alive)
+    columns = {
+        "run_id": pa.DictionaryArray.from_arrays(
+            pa.array(run_index.astype(np.int32)), pa.array(run_ids, pa.string())
+        ),
+        "epoch": epochs[step].astype(np.int32),
+    }
+    for name, values in history.items():
+        if name != "epoch":
+            columns[name] = values[run_index, step]
+    return pa.table(columns)
+
+
+def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]) -> None:
+    """Train one block of runs and write its four trace tables.
+
+    Parameters
+    ----------
+    spec : dict
+        The block spec (``Plan.block_spec``).
+    dataset_path : path
+        The block's data set (``results/datasets/{name}.parquet``).
+    out : dict
+        Paths for ``runs``, ``metrics``, ``state`` and ``norms``.
+    """
+    ds = datasets.read_parquet(dataset_path)
+    X, Y = ds.part("train")
+    eval_sets = {"test": ds.part("test")} if (ds.split == "test").any() else {}
+    mlp = MLP(spec["model"]["sizes"], spec["model"]["activations"], spec["model"]["loss"])
+    params = _init_params(spec, mlp)
+    tr = spec["train"]
+    optimizer = GradientDescent(tr["momentum"], tr["clip"], tr["update_biases"])
+    run_ids = [r["run_id"] for r in spec["runs"]]
+    meta = {"provenance": traces.provenance(digest(spec)), "block": spec}
+    log.info(
+        "training %d runs of %s for %d epochs on %d samples",
+        len(run_ids),
+        mlp,
+        tr["epochs"],
+        len(X),
+    )
+    started = time.perf_counter()
+    state_schema, norms_schema = traces.STATE_SCHEMA, traces.NORMS_SCHEMA
+    # One BLAS thread: results then do not depend on the machine's core count.
+    with (
+        threadpoolctl.threadpool_limits(1),
+        traces.TraceWriter(out["state"], state_schema, meta) as state,
+        traces.TraceWriter(out["norms"], norms_schema, meta) as norms,
+    ):
+        recorder = _StateRecorder(spec, run_ids, state, norms)
+        result = train(
+            mlp,
+            params,
+            X,
+            Y,
+            lr=[r["lr"] for r in spec["runs"]],
+            epochs=tr["epochs"],
+            optimizer=optimizer,
+            batch_size=tr["batch_size"],
+            shuffle=tr["shuffle"],
+            seeds=[r["seed"] for r in spec["runs"]],
+            metrics=spec["metrics"],
+            eval_sets=eval_sets,
+            metrics_every=spec["trace"]["metrics_every"],
+            trace_at=recorder.epochs,
+            on_trace=recorder,
+        )
+    log.info(
+        "trained in %.2f s; status: %s",
+        time.perf_counter() - started,
+        {s: result.status.count(s) for s in sorted(set(result.status))},
+    )
+    for run_id, status, epoch in zip(run_ids, result.status, result.diverged_epoch, strict=True):
+        if status != "ok":
+            log.warning("run %s diverged at epoch %s", run_id, epoch)
+    traces.write_table(
+        out["metrics"], _metrics_table(run_ids, result.history, result.diverged_epoch), meta
+    )
+    traces.write_table(out["runs"], _run_rows(spec, result, result.history), meta)

@@ -1,0 +1,15 @@
+rule dataset:
+    output:
+        "results/datasets/{dataset}.parquet",
+    log:
+        "logs/datasets/{dataset}.log",
+    conda:
+        "../envs/backproplab.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        spec=dataset_spec,
+    script:
+        "../scripts/dataset.py"
