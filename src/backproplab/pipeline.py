@@ -49,6 +49,9 @@ class _StateRecorder:
         trace = spec["trace"]
         self.tensors = [t for t in _TENSORS if t in trace["state"]]
         self.state_epochs = set(spec["state_epochs"])
+        # Initial and final parameters are always kept: validation and decision
+        # boundaries are computed from them, whatever else the config records.
+        self.endpoints = {0, spec["train"]["epochs"]}
         epochs = spec["train"]["epochs"]
         every = trace["norms_every"]
         self.norm_epochs = set(range(0, epochs, every)) | {epochs} if every else set()
@@ -58,7 +61,7 @@ class _StateRecorder:
 
     @property
     def epochs(self) -> set[int]:
-        return self.state_epochs | self.norm_epochs
+        return self.state_epochs | self.norm_epochs | self.endpoints
 
     def _run_ids(self, runs: np.ndarray, repeat: int) -> pa.DictionaryArray:
         indices = pa.array(np.repeat(runs.astype(np.int32), repeat))
@@ -74,7 +77,10 @@ class _StateRecorder:
         return self._grids[shape]
 
     def __call__(self, st: TraceState) -> None:
-        if st.epoch in self.state_epochs and self.tensors:
+        tensors = self.tensors if st.epoch in self.state_epochs else []
+        if st.epoch in self.endpoints:
+            tensors = [t for t in _TENSORS if t in {"W", "b", *tensors}]
+        if tensors:
             for layer in range(len(st.params)):
                 arrays = {
                     "W": st.params[layer][0],
@@ -84,7 +90,7 @@ class _StateRecorder:
                     "z": st.z[layer],
                     "a": st.a[layer + 1],
                 }
-                for tensor in self.tensors:
+                for tensor in tensors:
                     self._write_tensor(st, layer, tensor, arrays[tensor])
         if st.epoch in self.norm_epochs:
             R, L = st.weight_norms.shape
