@@ -15,6 +15,9 @@ if not config:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/gradcheck.smk"
+include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -267,3 +267,28 @@ def test_bad_training_arguments_are_refused_with_a_reason():
         bpl.train(model, params, SPIRAL.X, SPIRAL.Y[:5], lr=0.1, epochs=1)
     with pytest.raises(ValueError, match="unknown init scheme 'xavier'"):
         model.init([0], "xavier")
+
+
+def test_divergence_by_loss_growth_and_by_parameter_bound():
+    """At lr 1e3 the softmax/cross-entropy 8-3-8 encoder's loss grows hundreds of times
+    past its initial value while staying finite: diverged (loss factor 10). Weights past
+    the bound are diverged too. The lr 0.5 runs are untouched."""
+    from backproplab.datasets import encoder
+
+    d = encoder(8)
+    model = bpl.MLP([8, 3, 8], ["sigmoid", "softmax"], "cross_entropy")
+    params = model.init([0, 1], {"name": "normal", "mean": 0, "std": 1})
+    result = bpl.train(model, params, d.X, d.Y, lr=[0.5, 1e3], epochs=2000)
+    assert result.status == ["ok", "diverged"]
+    epoch = result.diverged_epoch[1]
+    assert 0 < epoch < 2000
+    loss = result.history["loss"][1]
+    assert np.isfinite(loss[:epoch]).all() and loss[epoch - 1] <= 10 * loss[0]
+    unchecked = bpl.train(model, params, d.X, d.Y, lr=[0.5, 1e3], epochs=2000,
+                          diverge_factor=None)
+    assert unchecked.status == ["ok", "ok"]
+    assert unchecked.history["loss"][1, -1] > 100 * unchecked.history["loss"][1, 0]
+    bounded = bpl.train(model, params, d.X, d.Y, lr=[0.5, 1e3], epochs=2000,
+                        diverge_factor=None, diverge_above=50.0)
+    assert bounded.status == ["ok", "diverged"]
+    np.testing.assert_array_equal(bounded.params[0][0][0], result.params[0][0][0])

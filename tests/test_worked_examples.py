@@ -1,12 +1,19 @@
 """Published worked examples, reproduced to their printed digits."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import backproplab as bpl
+from backproplab import config as cfg
 from backproplab.datasets import spiral_draws
+
+# The published numbers live in the config (validation.references), where the pipeline's
+# references stage reads them too.
+_CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+REFERENCES = cfg.validate(cfg.load(_CONFIG))["validation"]["references"]
 
 
 def assert_printed(value: float, printed: str) -> None:
@@ -16,9 +23,9 @@ def assert_printed(value: float, printed: str) -> None:
 
 
 # Matt Mazur, "A step by step backpropagation example" (2015), cited by seed 003.
-MAZUR_W1 = [[0.15, 0.25], [0.20, 0.30]]  # W[i][j]: input i -> hidden j (w1, w3 / w2, w4)
-MAZUR_W2 = [[0.40, 0.50], [0.45, 0.55]]  # hidden i -> output j (w5, w7 / w6, w8)
-MAZUR_B = [[0.35, 0.35], [0.60, 0.60]]
+MAZUR = REFERENCES["mazur"]
+MAZUR_W1, MAZUR_W2 = MAZUR["weights"]  # W[i][j]: unit i -> unit j (w1, w3 / w2, w4 ...)
+MAZUR_B = MAZUR["biases"]
 
 
 def mazur():
@@ -26,7 +33,7 @@ def mazur():
     params = model.init(
         [0], {"name": "explicit", "weights": [MAZUR_W1, MAZUR_W2], "biases": MAZUR_B}
     )
-    return model, params, np.array([[0.05, 0.10]]), np.array([[0.01, 0.99]])
+    return model, params, np.array([MAZUR["inputs"]]), np.array([MAZUR["targets"]])
 
 
 def test_mazur_one_step():
@@ -40,17 +47,10 @@ def test_mazur_one_step():
         epochs=1,
         optimizer=bpl.GradientDescent(update_biases=False),
     )
-    assert_printed(result.history["loss"][0, 0], "0.298371109")
-    published = {  # (layer, i, j): w1..w8 after one step
-        (0, 0, 0): "0.149780716",
-        (0, 1, 0): "0.19956143",
-        (0, 0, 1): "0.24975114",
-        (0, 1, 1): "0.29950229",
-        (1, 0, 0): "0.35891648",
-        (1, 1, 0): "0.408666186",
-        (1, 0, 1): "0.511301270",
-        (1, 1, 1): "0.561370121",
-    }
+    assert_printed(result.history["loss"][0, 0], MAZUR["error_before"])
+    # (layer, i, j) of w1..w8: w1 i1->h1, w2 i2->h1, w3 i1->h2, w4 i2->h2, then w5..w8.
+    where = [(0, 0, 0), (0, 1, 0), (0, 0, 1), (0, 1, 1), (1, 0, 0), (1, 1, 0), (1, 0, 1), (1, 1, 1)]
+    published = dict(zip(where, MAZUR["weights_after_one_step"]))
     for (layer, i, j), printed in published.items():
         assert_printed(result.params[layer][0][0, i, j], printed)
     (_, b1), (_, b2) = result.params
@@ -70,33 +70,30 @@ def test_mazur_ten_thousand_steps():
         metrics_every=10_000,
         optimizer=bpl.GradientDescent(update_biases=False),
     )
-    # Published: 0.0000351085, to two significant figures 3.5e-05.
-    assert float(f"{result.history['loss'][0, -1]:.1e}") == 3.5e-05
+    # Published: 0.0000351085 (after 9,999 updates, see the references stage); to two
+    # significant figures 3.5e-05 either way.
+    published = float(f"{float(MAZUR['error_after_steps']):.1e}")
+    assert float(f"{result.history['loss'][0, -1]:.1e}") == published == 3.5e-05
 
 
 # Seed 003: a linear 2-2-2-2 network (its "sigmoid" is defined but never applied), no
 # biases, weights stored as (out, in), one sample; gradients printed as (out, in).
-SEED003 = {
-    "x": [[0.01, 0.2], [0.15, 0.08]],
-    "y": [[0.01, 0.5], [0.7, 0.1]],
-    "z": [[0.24, 0.55], [0.35, 0.6]],
-}
+SEED003_REF = REFERENCES["seed003"]
+SEED003 = dict(zip("xyz", SEED003_REF["weights"]))
 
 
 def test_seed003_fixed_weight_linear_example():
     model = bpl.MLP([2, 2, 2, 2], ["identity"] * 3, "half_sse")
     weights = [np.array(SEED003[k]).T for k in "xyz"]
     params = model.init([0], {"name": "explicit", "weights": weights})
-    X, Y = np.array([[0.5, 0.1]]), np.array([[0.1, 0.99]])
+    X, Y = np.array([SEED003_REF["inputs"]]), np.array([SEED003_REF["targets"]])
     zs, acts = model.forward_cache(params, X)
-    np.testing.assert_allclose(acts[2][0, 0], [0.04175, 0.0258], rtol=0, atol=1e-15)
-    np.testing.assert_allclose(acts[3][0, 0], [0.02421, 0.0300925], rtol=0, atol=1e-15)
+    h2 = [float(v) for v in SEED003_REF["second_hidden_layer"]]
+    np.testing.assert_allclose(acts[2][0, 0], h2, rtol=0, atol=1e-15)
+    outputs = [float(v) for v in SEED003_REF["outputs"]]
+    np.testing.assert_allclose(acts[3][0, 0], outputs, rtol=0, atol=1e-15)
     _, grads = model.loss_and_grads(params, X, Y)
-    printed = [
-        [[-0.21794094, -0.04358819], [-0.11942076, -0.02388415]],
-        [[-0.00885393, -0.02939505], [-0.01544073, -0.05126321]],
-        [[-0.00316423, -0.00195538], [-0.04007614, -0.02476561]],
-    ]
+    printed = np.array(SEED003_REF["gradients"], dtype=float)
     for (dW, _), p in zip(grads, printed):
         np.testing.assert_allclose(dW[0].T, p, rtol=0, atol=0.5e-8)
     result = bpl.train(
@@ -104,15 +101,11 @@ def test_seed003_fixed_weight_linear_example():
         params,
         X,
         Y,
-        lr=0.5,
+        lr=SEED003_REF["lr"],
         epochs=1,
         optimizer=bpl.GradientDescent(update_biases=False),
     )
-    updated = [
-        [[0.11897047, 0.22179409], [0.20971038, 0.09194208]],
-        [[0.01442697, 0.51469752], [0.70772036, 0.1256316]],
-        [[0.24158212, 0.55097769], [0.37003807, 0.61238281]],
-    ]
+    updated = np.array(SEED003_REF["weights_after_one_step"], dtype=float)
     for (W, _), p in zip(result.params, updated):
         np.testing.assert_allclose(W[0].T, p, rtol=0, atol=0.5e-8)
 
@@ -120,16 +113,7 @@ def test_seed003_fixed_weight_linear_example():
 # Seed 001: np.random.seed(42); data from its generator; then the weights, drawn as
 # randn(n_out, n_in) * sqrt(1 / n_in) per layer.
 SPIRAL_PRINTED = {  # epoch as printed: (loss, accuracy)
-    100: ("0.0972", "0.9900"),
-    200: ("0.0317", "0.9975"),
-    300: ("0.0142", "1.0000"),
-    400: ("0.0089", "1.0000"),
-    500: ("0.0063", "1.0000"),
-    600: ("0.0049", "1.0000"),
-    700: ("0.0040", "1.0000"),
-    800: ("0.0033", "1.0000"),
-    900: ("0.0028", "1.0000"),
-    1000: ("0.0025", "1.0000"),
+    e["epoch"]: (e["loss"], e["accuracy"]) for e in REFERENCES["seed001"]["log"]
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -63,12 +64,25 @@ def validate(config: Mapping) -> dict:
         For the most relevant schema violation, naming its path.
     """
     config = copy.deepcopy(dict(config))
+    _check_finite(config, [])
     validator = jsonschema.Draft202012Validator(schema())
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         raise ConfigError(_describe(error))
     apply_defaults(config, schema(), schema())
     return config
+
+
+def _check_finite(value: Any, path: list) -> None:
+    """JSON schema cannot say "finite"; YAML can say .inf and .nan."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{format_path(path)}: {value} is not a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, [*path, key])
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(item, [*path, i])
 
 
 def _resolve(node: dict, root: dict) -> dict:
@@ -117,8 +131,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{where}: {error.message}"
     if error.validator in ("oneOf", "anyOf") and error.context:
         # No branch fits: say what each branch wanted, at the deepest path reached.
-        deepest = max(error.context, key=lambda e: len(e.absolute_path))
+        deepest = max(error.context, key=lambda e: (len(e.absolute_path), e.validator == "enum"))
         where = format_path(deepest.absolute_path)
+        if deepest.validator == "enum":
+            return f"{where}: {deepest.message}"
         return f"{where}: {deepest.instance!r} is not valid here; {_expected(error.schema)}"
     if error.validator == "pattern" and "name" in str(error.schema.get("description", "")):
         return (

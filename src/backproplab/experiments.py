@@ -25,7 +25,16 @@ __all__ = ["Block", "Experiment", "Plan", "Run", "Variant", "plan"]
 # Keys whose natural value is already a list: a list of lists is a grid over them.
 _LIST_VALUED = {"sizes", "activations"}
 _MODEL_KEYS = ("sizes", "activations", "loss", "init", "bias_init")
-_TRAIN_KEYS = ("epochs", "batch_size", "shuffle", "momentum", "clip", "update_biases")
+_TRAIN_KEYS = (
+    "epochs",
+    "batch_size",
+    "shuffle",
+    "momentum",
+    "clip",
+    "update_biases",
+    "diverge_above",
+    "diverge_factor",
+)
 _SHORT = {"model.activations": "act", "train.batch_size": "batch", "train.update_biases": "biases"}
 
 
@@ -349,7 +358,7 @@ def _check_budget(result: Plan) -> None:
     limits = result.config["limits"]
     n_runs = len(result.runs)
     if n_runs > limits["max_runs"]:
-        counts = ", ".join(f"{e.name}: {len(e.runs)}" for e in result.experiments.values())
+        counts = ", ".join(f"{e.name}: {len(e.runs):,}" for e in result.experiments.values())
         raise ConfigError(
             f"limits.max_runs: the config defines {n_runs:,} runs ({counts}), more than the "
             f"budget of {limits['max_runs']:,}; raise limits.max_runs if you mean it"

@@ -241,6 +241,8 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
             metrics_every=spec["trace"]["metrics_every"],
             trace_at=recorder.epochs,
             on_trace=recorder,
+            diverge_above=tr["diverge_above"],
+            diverge_factor=tr["diverge_factor"],
         )
     log.info(
         "trained in %.2f s; status: %s",

@@ -6,9 +6,13 @@ from snakemake.exceptions import WorkflowError
 
 from backproplab.config import ConfigError, validate
 from backproplab.experiments import canonical_json, plan
+from backproplab.validation import stage_spec as gradcheck_stage_spec
+from backproplab.figures import catalog as FIGURES
+from backproplab import report_plan as REPORT_PLAN
 
 try:
     PLAN = plan(validate(config))
+    FIGURES.check(PLAN)
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
 
@@ -51,8 +55,85 @@ def trace_files(experiment, tables=TRACE_TABLES):
     ]
 
 
+def figure_inputs(wildcards):
+    """The trace tables (every block) and, if drawn, the data set of one figure."""
+    exp = PLAN.experiments[wildcards.experiment]
+    tables = FIGURES.figure_tables(wildcards.figure)
+    inputs = {t: trace_files(exp.name, [t]) for t in tables}
+    if FIGURES.needs_dataset(wildcards.figure):
+        inputs["dataset"] = f"results/datasets/{exp.dataset}.parquet"
+    return inputs
+
+
+def figure_spec(wildcards):
+    """A figure's kind, options and experiment as canonical JSON (its job's params)."""
+    exp = PLAN.experiments[wildcards.experiment]
+    return canonical_json(FIGURES.figure_spec(exp, wildcards.figure))
+
+
+def figure_files(experiment, suffixes=("png", "pdf", "json")):
+    """Every figure file the config asks of an experiment."""
+    kinds = PLAN.experiments[experiment].spec["figures"]
+    return [f"results/figures/{experiment}/{k}.{s}" for k in kinds for s in suffixes]
+
+
+# Validation outputs; the report depends on them, so a failed check publishes nothing.
+VALIDATION = [
+    "results/validation/gradcheck.parquet",
+    "results/validation/references.parquet",
+    "results/validation/seed_formulas.parquet",
+    "results/validation/summary.md",
+]
+
+
+def gradcheck_spec(wildcards):
+    """What the gradient check depends on, every experiment's, as canonical JSON."""
+    return canonical_json(gradcheck_stage_spec(PLAN))
+
+
+def gradcheck_inputs(wildcards):
+    """Per experiment, its data set and its run and state tables, named for unpack()."""
+    inputs = {}
+    for name, exp in PLAN.experiments.items():
+        inputs[f"{name}_dataset"] = f"results/datasets/{exp.dataset}.parquet"
+        inputs[f"{name}_runs"] = trace_files(name, ["runs"])
+        inputs[f"{name}_state"] = trace_files(name, ["state"])
+    return inputs
+
+
+def validation_settings(wildcards):
+    """The validation settings, published references included, as canonical JSON."""
+    return canonical_json(PLAN.config["validation"])
+
+
+def all_trace_files(tables):
+    """The given trace tables of every experiment."""
+    return [f for name in PLAN.experiments for f in trace_files(name, tables)]
+
+
+def all_figure_files(suffixes):
+    """Every figure file of every experiment, with the given suffixes."""
+    return [f for name in PLAN.experiments for f in figure_files(name, suffixes)]
+
+
+def report_spec(wildcards):
+    """The validated config and its hash, which the report shows (its params)."""
+    return canonical_json(REPORT_PLAN.report_spec(PLAN.config))
+
+
+def report_benchmarks(wildcards):
+    """The benchmark files the timings page reads (missing ones are listed as such)."""
+    return REPORT_PLAN.benchmark_files(PLAN)
+
+
+REPORT = ["results/report/index.html", "results/report/summary.md"]
+
+
 def all_targets():
     targets = [f"results/datasets/{d}.parquet" for d in used_datasets()]
     for name in PLAN.experiments:
         targets += trace_files(name)
+        targets += figure_files(name)
+    targets += VALIDATION
+    targets += REPORT + ["results/report/timings.html"]
     return targets

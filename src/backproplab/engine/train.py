@@ -107,6 +107,8 @@ def train(
     trace_every: int | None = None,
     trace_at: Collection[int] = (),
     on_trace: Callable[[TraceState], None] | None = None,
+    diverge_above: float | None = 1e6,
+    diverge_factor: float | None = 10.0,
 ) -> TrainResult:
     """Train a block of runs by gradient descent.
 
@@ -139,6 +141,14 @@ def train(
     trace_every, trace_at, on_trace
         Call ``on_trace(TraceState)`` every ``trace_every`` epochs, at the epochs listed in
         ``trace_at``, and at the final epoch.
+    diverge_above : float or None
+        A run diverges when its loss or a parameter is non-finite, or when a parameter's
+        magnitude exceeds this (default 1e6: far past the point where sigmoid and tanh
+        units saturate in float64, so the run can no longer learn; a stable loss would
+        otherwise hide the blow-up). ``None`` keeps only the non-finite test.
+    diverge_factor : float or None
+        A run also diverges when its training loss (evaluated on the full training set)
+        rises above this many times its initial loss (default 10); ``None`` disables it.
 
     Returns
     -------
@@ -146,6 +156,7 @@ def train(
     """
     optimizer = optimizer or GradientDescent()
     loop = _Loop(model, params, X, Y, lr, epochs, optimizer, batch_size, shuffle, seeds)
+    loop.set_divergence(diverge_above, diverge_factor)
     return loop.run(metrics, eval_sets or {}, metrics_every, trace_every, set(trace_at), on_trace)
 
 
@@ -197,6 +208,30 @@ class _Loop:
         return self._workspaces[key]
 
     # -- bookkeeping ------------------------------------------------------------------
+
+    def set_divergence(self, above: float | None, factor: float | None) -> None:
+        for name, value in (("diverge_above", above), ("diverge_factor", factor)):
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive or None, got {value!r}")
+        self.diverge_above, self.diverge_factor = above, factor
+        self.initial_loss: np.ndarray | None = None
+
+    def _diverged(self, loss: np.ndarray, full_data: bool) -> np.ndarray:
+        """Which active runs have a non-finite loss, a parameter out of bounds, or (for a
+        loss on the full training set) a loss grown past the factor."""
+        bad = ~np.isfinite(loss)
+        if full_data and self.diverge_factor is not None:
+            if self.initial_loss is None:
+                self.initial_loss = loss.copy()
+            # initial_loss is indexed by block position; loss by active run.
+            bad |= loss > self.diverge_factor * self.initial_loss[self.active]
+        if self.diverge_above is not None:
+            limit = self.diverge_above
+            for W, b in self.params:
+                for p in (W, b):
+                    flat = p.reshape(len(p), -1)
+                    bad |= (flat.max(axis=1) > limit) | (flat.min(axis=1) < -limit)
+        return bad
 
     def _freeze(self, bad: np.ndarray, epoch: int) -> np.ndarray:
         """Retire the active runs flagged in ``bad``; returns the mask of kept runs."""
@@ -257,7 +292,7 @@ class _Loop:
                     ws = self._workspace(self.n)
                     zs, acts = self.model._forward_cache(self.params, self.X, ws)
                     loss = self.model.loss.value(zs[-1], acts[-1], self.Y, scratch=ws.scratch)
-                    bad = ~np.isfinite(loss)
+                    bad = self._diverged(loss, full_data=True)
                     if bad.any():
                         keep = self._freeze(bad, epoch)
                         zs, loss = _subset(zs, keep), loss[keep]
@@ -310,7 +345,7 @@ class _Loop:
                 Xb, Yb = self.X[start:stop], self.Y[start:stop]
             ws = self._workspace(len(Yb) if Yb.ndim == 2 else Yb.shape[1])
             loss, grads = self.model._loss_and_grads(self.params, Xb, Yb, ws)
-            bad = ~np.isfinite(loss)
+            bad = self._diverged(loss, full_data=False)
             if bad.any():
                 keep = self._freeze(bad, epoch)
                 if self.shuffle:

@@ -1,0 +1,83 @@
+"""Figures drawn from the Parquet traces alone: one function per figure kind, one module
+per family (curves, parameters, boundaries, gradients, sweeps, network, perturbation).
+
+Every kind takes the traces of one experiment (:class:`data.Data`) and its options
+(:class:`data.Context`) and returns ``(figure, caption, facts)``; :func:`render` saves the
+figure as PNG and PDF and the caption and facts as JSON, for the report. The kinds and
+what they read are listed in :mod:`.catalog`, which the workflow imports at parse time
+(this package imports matplotlib only when a figure is rendered).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+from pathlib import Path
+
+from ..traces import atomic_path
+from .catalog import KINDS, check, figure_spec
+
+__all__ = ["KINDS", "check", "figure_spec", "render"]
+
+log = logging.getLogger(__name__)
+
+
+def _plain(value):
+    """Facts as JSON-safe data: NaN and infinities become null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return _plain(value.item())
+    return value
+
+
+def render(spec: dict, inputs: dict, out: dict) -> dict:
+    """Draw one figure and write ``out["png"]``, ``out["pdf"]`` and ``out["json"]``.
+
+    Parameters
+    ----------
+    spec : dict
+        :func:`catalog.figure_spec` of the figure (experiment, kind, options, variants).
+    inputs : dict
+        Trace table name (``runs``, ``metrics``, ``state``, ``norms``) -> the experiment's
+        Parquet files of that table; ``dataset`` -> its data set, for kinds that draw it.
+    out : dict
+        Paths for ``png``, ``pdf`` and ``json``.
+
+    Returns
+    -------
+    dict
+        What was written to the JSON file: caption, facts and the figure's identity.
+    """
+    from . import style
+    from .data import Context, Data
+
+    kind = KINDS[spec["figure"]]
+    ctx = Context(spec["experiment"], spec["figure"], spec["options"], spec["variants"])
+    files = {k: [v] if isinstance(v, str | Path) else list(v) for k, v in inputs.items()}
+    dataset = files.pop("dataset", [None])[0]
+    data = Data(files, dataset, ctx)
+    function = getattr(importlib.import_module(f".{kind.module}", __name__), kind.function)
+    with style.style():
+        fig, caption, facts = function(data, ctx)
+        caption = caption[:1].upper() + caption[1:]
+        style.save(fig, out["png"], out["pdf"])
+    record = _plain(
+        {
+            "experiment": ctx.experiment,
+            "figure": ctx.kind,
+            "caption": caption,
+            "facts": facts,
+            "options": ctx.options,
+        }
+    )
+    with atomic_path(out["json"]) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    log.info("drew %s/%s: %s", ctx.experiment, ctx.kind, caption)
+    return record

@@ -1,0 +1,347 @@
+"""What a figure reads: its experiment's trace files, its data set, and the choices in
+its options (which variants, learning rates, seeds and epochs).
+
+Only the files a rule lists are read (never a whole trace directory, which may still hold
+blocks of an older config), and run ids come back as plain strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import datasets, traces
+from ..engine import MLP
+
+__all__ = ["Context", "Data", "FigureError", "spread"]
+
+
+class FigureError(ValueError):
+    """A figure that cannot be drawn from these traces, with the option at fault."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a figure knows beyond its traces: the experiment and its own options.
+
+    Attributes
+    ----------
+    experiment : str
+    kind : str
+        The figure kind (its key under ``experiments.<name>.figures``).
+    options : dict
+        The figure's options, schema defaults filled in.
+    variants : list of str
+        The experiment's variants in config order (which fixes their colours).
+    descriptions : dict
+        Variant name -> description from the config ("" if none).
+    """
+
+    experiment: str
+    kind: str
+    options: dict
+    variants: list[str]
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """The config path of this figure's options, for error messages."""
+        return f"experiments.{self.experiment}.figures.{self.kind}"
+
+    def variant_index(self, name: str) -> int:
+        return self.variants.index(name) if name in self.variants else len(self.variants)
+
+
+# The keys of grid variant names (``act-tanh.tanh.sigmoid__loss-bce``, see
+# ``experiments._expand``): the run-table column each stands for, and its legend title.
+_SLUG_KEYS = {
+    "sizes": ("sizes", "sizes"),
+    "act": ("activations", "activations"),
+    "loss": ("loss_name", "loss"),
+    "init": ("init", "init"),
+    "bias_init": ("bias_init", "bias init"),
+    "epochs": ("epochs", "epochs"),
+    "batch": ("batch_size", "batch"),
+    "shuffle": ("shuffle", "shuffle"),
+    "momentum": ("momentum", "momentum"),
+    "clip": ("clip", "clip"),
+    "biases": ("update_biases", "bias updates"),
+    "diverge_above": ("diverge_above", "divergence bound"),
+    "diverge_factor": ("diverge_factor", "divergence factor"),
+}
+
+
+def _pretty(key: str, value) -> str:
+    """A run-table value as a legend reads it: ``tanh-tanh-sigmoid``, ``normal(-1, 1)``."""
+    if key in ("sizes", "activations", "init"):
+        value = json.loads(value)
+    if key == "sizes":
+        return "-".join(str(v) for v in value)
+    if key == "activations":
+        return "-".join(
+            a if isinstance(a, str) else f"{a['name']}({a.get('slope', '')})".replace("()", "")
+            for a in value
+        )
+    if key == "init" and isinstance(value, dict):
+        args = [f"{v:g}" for k, v in value.items() if k in ("mean", "std", "low", "high")]
+        return f"{value['name']}({', '.join(args)})" if args else value["name"]
+    if isinstance(value, float):
+        return "none" if np.isnan(value) else f"{value:g}"
+    return str(value)
+
+
+def variant_labels(runs: pd.DataFrame, variants: Sequence[str]) -> tuple[dict, str]:
+    """Legend labels of the variants and the legend's title.
+
+    A named variant (from ``variants:`` in the config) is labelled by its name; a variant
+    of a grid by the values its name encodes, read back from the run table
+    (``tanh-tanh-sigmoid, bce``), so that a legend names what varies.
+    """
+    first = runs.drop_duplicates("variant").set_index("variant")
+    labels, titles = {}, []
+    for name, row in first.iterrows():
+        parts, keys = [], []
+        for piece in name.split("__"):
+            key = piece.split("-", 1)[0] if "-" in piece else None
+            if key in _SLUG_KEYS:
+                column, title = _SLUG_KEYS[key]
+                value = row[column] if column in row.index else piece.split("-", 1)[1]
+                parts.append(_pretty(column, value))
+                keys.append(title)
+            else:
+                parts.append(piece)
+                keys.append("variant")
+        labels[name] = ", ".join(parts)
+        if keys not in titles:
+            titles.append(keys)
+    if len(first) == 1 and list(first.index) == ["base"]:
+        return {"base": "base"}, ""
+    return labels, ", ".join(titles[0]) if len(titles) == 1 else "variant"
+
+
+def _strings(frame: pd.DataFrame) -> pd.DataFrame:
+    categorical = frame.select_dtypes("category").columns
+    return frame.astype({c: str for c in categorical}) if len(categorical) else frame
+
+
+class Data:
+    """The traces and data set of one figure, read on first use.
+
+    Parameters
+    ----------
+    files : dict
+        Table name (``runs``, ``metrics``, ``state``, ``norms``) -> list of Parquet files.
+    dataset : path, optional
+        The experiment's data set (``results/datasets/{name}.parquet``).
+    ctx : Context
+    """
+
+    def __init__(self, files: dict[str, Sequence[str | Path]], dataset, ctx: Context):
+        self.files = {k: [Path(p) for p in v] for k, v in files.items()}
+        self.dataset_path = Path(dataset) if dataset else None
+        self.ctx = ctx
+
+    def _read(self, table: str) -> pd.DataFrame:
+        if table not in self.files:
+            raise FigureError(f"{self.ctx.where}: the rule gave no {table} trace files")
+        frames = [traces.read_table(p).to_pandas() for p in self.files[table]]
+        return _strings(pd.concat(frames, ignore_index=True))
+
+    @cached_property
+    def runs(self) -> pd.DataFrame:
+        """One row per run, ordered by variant (config order), learning rate and seed."""
+        runs = self._read("runs")
+        runs["variant_index"] = [self.ctx.variant_index(v) for v in runs["variant"]]
+        return runs.sort_values(["variant_index", "lr", "seed"], kind="stable").reset_index(
+            drop=True
+        )
+
+    @cached_property
+    def labels(self) -> dict[str, str]:
+        """Variant name -> legend label (see :func:`variant_labels`)."""
+        return variant_labels(self.runs, self.ctx.variants)[0]
+
+    @cached_property
+    def legend_title(self) -> str:
+        return variant_labels(self.runs, self.ctx.variants)[1]
+
+    @cached_property
+    def metrics(self) -> pd.DataFrame:
+        return self._read("metrics")
+
+    @cached_property
+    def norms(self) -> pd.DataFrame:
+        return self._read("norms")
+
+    @cached_property
+    def state(self) -> pd.DataFrame:
+        return self._read("state")
+
+    @cached_property
+    def dataset(self) -> datasets.Dataset:
+        if self.dataset_path is None:
+            raise FigureError(f"{self.ctx.where}: the rule gave no data set")
+        return datasets.read_parquet(self.dataset_path)
+
+    # -- choosing runs ------------------------------------------------------------------
+
+    def select(self, variants=None, learning_rates=None) -> pd.DataFrame:
+        """The runs of the chosen variants and learning rates (``None``: all)."""
+        runs = self.runs
+        if variants is not None:
+            self._check_known("variants", variants, runs["variant"].unique())
+            runs = runs[runs["variant"].isin(variants)]
+        if learning_rates is not None:
+            self._check_known("learning_rates", learning_rates, runs["lr"].unique())
+            runs = runs[runs["lr"].isin([float(x) for x in learning_rates])]
+        if runs.empty:
+            raise FigureError(f"{self.ctx.where}: no runs match the chosen variants and rates")
+        return runs
+
+    def _check_known(self, key: str, chosen, known) -> None:
+        known_list = sorted(known.tolist()) if hasattr(known, "tolist") else sorted(known)
+        missing = [c for c in chosen if (float(c) if key == "learning_rates" else c) not in known]
+        if missing:
+            raise FigureError(
+                f"{self.ctx.where}.{key}: {missing} not among the experiment's {known_list}"
+            )
+
+    def pick(self, variant=None, lr=None, seed=None) -> pd.Series:
+        """One run: the given variant, learning rate and seed (each defaulting to the
+        first in config order)."""
+        runs = self.runs
+        for key, value in (("variant", variant), ("lr", lr), ("seed", seed)):
+            if value is None:
+                runs = runs[runs[key] == runs[key].iloc[0]]
+                continue
+            matched = runs[runs[key] == (float(value) if key == "lr" else value)]
+            if matched.empty:
+                known = sorted(runs[key].unique().tolist())
+                raise FigureError(f"{self.ctx.where}.{key}: {value!r} is not one of {known}")
+            runs = matched
+        return runs.iloc[0]
+
+    def pick_each_variant(self, variants=None, lr=None, seed=None) -> list[pd.Series]:
+        """One run per chosen variant (all by default), same learning rate and seed."""
+        names = variants if variants is not None else list(self.runs["variant"].unique())
+        self._check_known("variants", names, self.runs["variant"].unique())
+        return [self.pick(v, lr, seed) for v in names]
+
+    # -- the network of a run -----------------------------------------------------------
+
+    @staticmethod
+    def mlp(run: pd.Series) -> MLP:
+        return MLP(json.loads(run["sizes"]), json.loads(run["activations"]), run["loss_name"])
+
+    def state_epochs(self, run_id: str, tensor: str = "W") -> list[int]:
+        """The epochs at which ``tensor`` of a run was recorded."""
+        s = self.state
+        rows = s[(s["run_id"] == run_id) & (s["tensor"] == tensor)]
+        return sorted(rows["epoch"].unique().tolist())
+
+    def tensor(self, run_id: str, tensor: str, layer: int, epochs=None) -> pd.DataFrame:
+        """Long rows (epoch, i, j, value) of one tensor of one layer of one run."""
+        s = self.state
+        rows = s[(s["run_id"] == run_id) & (s["tensor"] == tensor) & (s["layer"] == layer)]
+        if epochs is not None:
+            rows = rows[rows["epoch"].isin(list(epochs))]
+        if rows.empty:
+            raise FigureError(
+                f"{self.ctx.where}: run {run_id} has no {tensor!r} of layer {layer} recorded"
+                f" at the chosen epochs; record it with trace.state and trace.state_every"
+            )
+        return rows[["epoch", "i", "j", "value"]]
+
+    def params(self, run: pd.Series, epochs: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The parameters of ``run`` at each of ``epochs``, stacked along axis 0 as the
+        engine wants them: ``W`` of shape ``(len(epochs), n_in, n_out)``."""
+        sizes = json.loads(run["sizes"])
+        s = self.state
+        rows = s[(s["run_id"] == run["run_id"]) & s["tensor"].isin(["W", "b"])]
+        out = []
+        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            W = np.empty((len(epochs), n_in, n_out))
+            b = np.empty((len(epochs), n_out))
+            for k, epoch in enumerate(epochs):
+                at = rows[(rows["epoch"] == epoch) & (rows["layer"] == layer)]
+                w_rows, b_rows = at[at["tensor"] == "W"], at[at["tensor"] == "b"]
+                if len(w_rows) != n_in * n_out or len(b_rows) != n_out:
+                    raise FigureError(
+                        f"{self.ctx.where}: run {run['run_id']} has no parameters recorded "
+                        f"at epoch {epoch} (recorded: {self.state_epochs(run['run_id'])})"
+                    )
+                W[k, w_rows["i"].to_numpy(), w_rows["j"].to_numpy()] = w_rows["value"].to_numpy()
+                b[k, b_rows["j"].to_numpy()] = b_rows["value"].to_numpy()
+            out.append((W, b))
+        return out
+
+
+def spread(frame: pd.DataFrame, x: str, y: str, band: str) -> pd.DataFrame:
+    """Mean of ``y`` over the rows sharing each ``x``, with the band's low and high edges.
+
+    ``band`` is ``minmax`` (the range), ``std`` (mean +- one standard deviation, ddof 0)
+    or ``none`` (both edges equal the mean). ``n`` counts the rows behind each mean.
+    """
+    grouped = frame.groupby(x, sort=True)[y]
+    out = pd.DataFrame({"mean": grouped.mean(), "n": grouped.count()})
+    if band == "minmax":
+        out["lo"], out["hi"] = grouped.min(), grouped.max()
+    elif band == "std":
+        sd = grouped.std(ddof=0)
+        out["lo"], out["hi"] = out["mean"] - sd, out["mean"] + sd
+    else:
+        out["lo"] = out["hi"] = out["mean"]
+    return out.reset_index()
+
+
+# A line is drawn from at most this many points: a panel is ~500 pixels wide, so more
+# only slows the drawing and bloats the PDF.
+MAX_POINTS = 1500
+
+
+def thin(x, y, max_points: int = MAX_POINTS):
+    """``(x, y)`` reduced to about ``max_points`` points for drawing, keeping the shape:
+    each bucket of consecutive points keeps its lowest and its highest (in order), so
+    that spikes survive. The first and last points are always kept."""
+    x, y = np.asarray(x), np.asarray(y, dtype=float)
+    per = max(1, 2 * len(x) // max_points)
+    if per == 1:
+        return x, y
+    n = len(x) // per * per
+    xs, ys = x[:n].reshape(-1, per), y[:n].reshape(-1, per)
+    # NaN (a diverged run's missing tail) never wins a bucket unless all of it is NaN.
+    lo = np.argmin(np.where(np.isnan(ys), np.inf, ys), axis=1)
+    hi = np.argmax(np.where(np.isnan(ys), -np.inf, ys), axis=1)
+    rows = np.arange(len(xs))
+    first, second = np.minimum(lo, hi), np.maximum(lo, hi)
+    keep_x = np.column_stack([xs[rows, first], xs[rows, second]]).ravel()
+    keep_y = np.column_stack([ys[rows, first], ys[rows, second]]).ravel()
+    return (
+        np.concatenate([[x[0]], keep_x, x[n:], [x[-1]]]),
+        np.concatenate([[y[0]], keep_y, y[n:], [y[-1]]]),
+    )
+
+
+def thin_band(x, lo, hi, max_points: int = MAX_POINTS):
+    """A band's edges reduced to about ``max_points`` buckets: each bucket spans from
+    the lowest ``lo`` to the highest ``hi`` in it, so that thinning never narrows it."""
+    x = np.asarray(x)
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    per = max(1, len(x) // max_points)
+    if per == 1:
+        return x, lo, hi
+    n = len(x) // per * per
+    with np.errstate(all="ignore"):
+        lows = np.fmin.reduce(lo[:n].reshape(-1, per), axis=1)
+        highs = np.fmax.reduce(hi[:n].reshape(-1, per), axis=1)
+    return (
+        np.concatenate([x[:n:per], x[n:], [x[-1]]]),
+        np.concatenate([lows, lo[n:], [lo[-1]]]),
+        np.concatenate([highs, hi[n:], [hi[-1]]]),
+    )

@@ -1,0 +1,41 @@
+"""What the workflow needs to know about the report when it is parsed: the report's
+params and the benchmark files its timings page reads. Light on purpose (no pandas)."""
+
+from __future__ import annotations
+
+from .experiments import Plan, digest
+
+__all__ = ["BENCHMARK_GLOBS", "benchmark_files", "report_spec"]
+
+
+def report_spec(config: dict) -> dict:
+    """What the report depends on besides its input files: the validated config (its
+    experiments, data sets and validation settings), its hash, and the config's order
+    of experiments and figures."""
+    keep = {k: config[k] for k in ("experiments", "datasets", "validation") if k in config}
+    # Params travel as canonical JSON, which sorts keys: the config's order of
+    # experiments and of their figures is kept as lists.
+    order = [[name, list(exp.get("figures", {}))] for name, exp in config["experiments"].items()]
+    return {"config": keep, "config_hash": digest(config), "order": order}
+
+
+def benchmark_files(plan: Plan) -> list[str]:
+    """The benchmark files a full run of ``plan`` writes in the stages this package
+    names (training, figures, report), stage by stage. The validation stage's are found
+    by :data:`BENCHMARK_GLOBS` instead, so that its rules may name theirs freely."""
+    files = [
+        f"logs/train/{e.name}/{b.name}.benchmark.tsv"
+        for e in plan.experiments.values()
+        for b in e.blocks
+    ]
+    files += [
+        f"logs/figures/{e.name}/{kind}.benchmark.tsv"
+        for e in plan.experiments.values()
+        for kind in e.spec["figures"]
+    ]
+    files.append("logs/report/index.benchmark.tsv")
+    return files
+
+
+# Benchmark files of stages whose job names this package does not know.
+BENCHMARK_GLOBS = ["logs/datasets/**/*.benchmark.tsv", "logs/validation/**/*.benchmark.tsv"]

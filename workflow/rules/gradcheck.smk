@@ -1,0 +1,67 @@
+# The validation stage: backpropagation against central differences for every variant of
+# every experiment (one job: each experiment's check takes less than a process start-up),
+# the worked examples and the seeds' gradient formulas (one job), and the summary. A failed
+# check fails its job, so nothing that depends on the validation outputs (the report) is
+# built over it.
+
+
+rule gradcheck:
+    input:
+        unpack(gradcheck_inputs),
+    output:
+        "results/validation/gradcheck.parquet",
+    log:
+        "logs/validation/gradcheck.log",
+    benchmark:
+        "logs/validation/gradcheck.benchmark.tsv"
+    conda:
+        "../envs/backproplab.yaml"
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=15,
+    params:
+        spec=gradcheck_spec,
+    script:
+        "../scripts/gradcheck.py"
+
+
+rule references:
+    output:
+        references="results/validation/references.parquet",
+        seed_formulas="results/validation/seed_formulas.parquet",
+    log:
+        "logs/validation/references.log",
+    benchmark:
+        "logs/validation/references.benchmark.tsv"
+    conda:
+        "../envs/backproplab.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        settings=validation_settings,
+    script:
+        "../scripts/references.py"
+
+
+rule validation_summary:
+    input:
+        gradcheck="results/validation/gradcheck.parquet",
+        references="results/validation/references.parquet",
+        seed_formulas="results/validation/seed_formulas.parquet",
+    output:
+        "results/validation/summary.md",
+    log:
+        "logs/validation/summary.log",
+    benchmark:
+        "logs/validation/summary.benchmark.tsv"
+    conda:
+        "../envs/backproplab.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/validation_summary.py"
