@@ -35,8 +35,8 @@ def test_bad_config_is_refused_with_its_message(path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "name", ["02_misspelt_learning_rates", "18_input_size_mismatch", "34_nan_in_csv",
-             "38_too_many_runs"],
+    "name",
+    ["02_misspelt_learning_rates", "18_input_size_mismatch", "34_nan_in_csv", "38_too_many_runs"],
 )
 def test_snakemake_stops_before_any_job_and_writes_nothing(name, root, tmp_path):
     """Through the command line: a non-zero exit, the message, and no results/ at all."""
@@ -53,7 +53,9 @@ def test_snakemake_stops_before_any_job_and_writes_nothing(name, root, tmp_path)
     config = CORPUS / f"{name}.yaml"
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(config)],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr

@@ -207,3 +207,12 @@ def test_nudge_moves_by_units_in_the_last_place():
     assert nudge(1.0, 1) == np.nextafter(1.0, 2.0)
     assert nudge(1.0, -2) == np.nextafter(np.nextafter(1.0, 0.0), 0.0)
     assert nudge(-0.5, 1) > -0.5
+
+
+def test_a_single_run_is_drawn_as_itself(rendered, tmp_path, test_config):
+    _, base, _ = rendered
+    test_config["experiments"]["mazur"]["figures"] = {"learning_curves": {}}
+    p = _plan(test_config)
+    record = _render(p, base, "mazur", "learning_curves", tmp_path)[1]
+    assert "one run, mazur/base/lr=0.5/seed=0" in record["caption"]
+    assert "band" not in record["caption"]

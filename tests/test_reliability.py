@@ -38,8 +38,15 @@ def _copy(root, dest):
 
 
 def _command(cores):
-    return [sys.executable, "-m", "snakemake", "--cores", str(cores),
-            "--configfile", "config/slow.yaml"]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        str(cores),
+        "--configfile",
+        "config/slow.yaml",
+    ]
 
 
 def _run(workdir, cores):
@@ -66,7 +73,7 @@ def _train_processes(workdir):
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            cmd = (open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode())
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
         except OSError:
             continue
         if marker in cmd and cmd.rstrip().endswith("train.py"):
@@ -77,7 +84,7 @@ def _train_processes(workdir):
 def _wait_for(predicate, timeout=120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (value := predicate()):
+        if value := predicate():
             return value
         time.sleep(0.05)
     raise AssertionError("timed out waiting")
@@ -97,8 +104,9 @@ def test_one_core_run_has_traces(reference):
 
 def test_a_killed_training_job_loses_nothing(reference, tmp_path, root):
     work = _copy(root, tmp_path)
-    proc = subprocess.Popen(_command(2), cwd=work, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _command(2), cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     # Kill the moons blocks' training (the long ones) once they are under way.
     (logs := work / "logs" / "train" / "moons")
     _wait_for(lambda: logs.exists() and _train_processes(work))
@@ -113,8 +121,9 @@ def test_a_killed_training_job_loses_nothing(reference, tmp_path, root):
 
 def test_an_interrupted_snakemake_loses_nothing(reference, tmp_path, root):
     work = _copy(root, tmp_path)
-    proc = subprocess.Popen(_command(2), cwd=work, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        _command(2), cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     _wait_for(lambda: _train_processes(work))
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)

@@ -21,8 +21,16 @@ def test_no_pickle_and_no_unsafe_yaml(root):
     offenders = []
     for path in _files(root):
         text = path.read_text()
-        for pattern in (r"\bimport pickle\b", r"\bpickle\.", r"read_pickle", r"allow_pickle=True",
-                        r"yaml\.load\(", r"yaml\.unsafe_load", r"\beval\(", r"\bexec\("):
+        for pattern in (
+            r"\bimport pickle\b",
+            r"\bpickle\.",
+            r"read_pickle",
+            r"allow_pickle=True",
+            r"yaml\.load\(",
+            r"yaml\.unsafe_load",
+            r"\beval\(",
+            r"\bexec\(",
+        ):
             if re.search(pattern, text):
                 offenders.append(f"{path.relative_to(root)}: {pattern}")
         for call in re.finditer(r"np\.load\(([^)]*)\)", text):
@@ -33,7 +41,7 @@ def test_no_pickle_and_no_unsafe_yaml(root):
 
 def test_wildcards_are_constrained(root):
     common = (root / "workflow" / "rules" / "common.smk").read_text()
-    block = common[common.index("wildcard_constraints:"):]
+    block = common[common.index("wildcard_constraints:") :]
     for wildcard in ("dataset", "experiment", "block"):
         assert re.search(rf"{wildcard}=r\"\[A-Za-z0-9", block), wildcard
 

@@ -284,11 +284,11 @@ def test_divergence_by_loss_growth_and_by_parameter_bound():
     assert 0 < epoch < 2000
     loss = result.history["loss"][1]
     assert np.isfinite(loss[:epoch]).all() and loss[epoch - 1] <= 10 * loss[0]
-    unchecked = bpl.train(model, params, d.X, d.Y, lr=[0.5, 1e3], epochs=2000,
-                          diverge_factor=None)
+    unchecked = bpl.train(model, params, d.X, d.Y, lr=[0.5, 1e3], epochs=2000, diverge_factor=None)
     assert unchecked.status == ["ok", "ok"]
     assert unchecked.history["loss"][1, -1] > 100 * unchecked.history["loss"][1, 0]
-    bounded = bpl.train(model, params, d.X, d.Y, lr=[0.5, 1e3], epochs=2000,
-                        diverge_factor=None, diverge_above=50.0)
+    bounded = bpl.train(
+        model, params, d.X, d.Y, lr=[0.5, 1e3], epochs=2000, diverge_factor=None, diverge_above=50.0
+    )
     assert bounded.status == ["ok", "diverged"]
     np.testing.assert_array_equal(bounded.params[0][0][0], result.params[0][0][0])

@@ -14,8 +14,8 @@ rule train:
         "../envs/backproplab.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=train_mem_mb,
+        runtime=train_runtime,
     params:
         block=block_spec,
     script:

@@ -78,9 +78,9 @@ def _legend(fig, n_classes: int, with_test: bool, boundary: bool = False):
         ]
     if boundary:
         handles.append(Line2D([], [], color="black", lw=1.5, label="decision boundary"))
-    fig.legend(
-        handles=handles, loc="outside lower center", ncols=min(len(handles), 5), frameon=False
-    )
+    # As many columns as the figure's width holds (about 2.2 inches each).
+    ncols = min(len(handles), max(2, int(fig.get_figwidth() / 2.2)))
+    fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False)
 
 
 def _axes_style(ax, equal: bool = True):
@@ -111,19 +111,37 @@ def _grid(X: np.ndarray, resolution: int):
 
 
 def _draw_map(ax, xx, yy, out: np.ndarray):
-    """One run's output over the grid: P(class 1) shading and the 0.5 contour for one
-    output; class regions and their borders for several."""
+    """One run's output over the grid: P(class 1) as a smooth image and the 0.5 contour
+    for one output; class regions and their borders for several. The shading is an
+    image (one raster in the PDF) and the boundary a vector line."""
+    extent = (xx[0, 0], xx[0, -1], yy[0, 0], yy[-1, 0])
     if out.shape[-1] == 1:
         p = out[:, 0].reshape(xx.shape)
-        ax.contourf(
-            xx, yy, p, levels=np.linspace(0, 1, 11), cmap=style.probability_cmap(), vmin=0, vmax=1
+        ax.imshow(
+            p,
+            origin="lower",
+            extent=extent,
+            cmap=style.probability_cmap(),
+            vmin=0,
+            vmax=1,
+            interpolation="bilinear",
+            aspect="auto",
         )
         if p.min() < 0.5 < p.max():
             ax.contour(xx, yy, p, levels=[0.5], colors="black", linewidths=1.3)
     else:
         k = out.shape[-1]
         cls = np.argmax(out, axis=1).reshape(xx.shape)
-        ax.contourf(xx, yy, cls, levels=np.arange(k + 1) - 0.5, cmap=style.class_cmap(k, True))
+        ax.imshow(
+            cls,
+            origin="lower",
+            extent=extent,
+            cmap=style.class_cmap(k, True),
+            vmin=-0.5,
+            vmax=k - 0.5,
+            interpolation="nearest",
+            aspect="auto",
+        )
         if len(np.unique(cls)) > 1:
             ax.contour(xx, yy, cls, levels=np.arange(k - 1) + 0.5, colors="black", linewidths=1.3)
 

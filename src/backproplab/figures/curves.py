@@ -72,6 +72,17 @@ def draw_group(ax, frame, y, *, color, ls, label, band, seeds, seed_colors=False
 
     Returns the mean's spread table (see :func:`data.spread`).
     """
+    if frame["run_id"].nunique() == 1:  # one run: its own line, no mean or band
+        run_id = frame["run_id"].iloc[0]
+        single = f"seed {run_id.rsplit('seed=', 1)[-1]}"
+        ax.plot(
+            *thin(frame["epoch"], frame[y]),
+            color="black" if seed_colors else color,
+            lw=1.6,
+            ls=ls,
+            label=single if seed_colors else label,
+        )
+        return spread(frame, "epoch", y, "none")
     if seeds:
         for k, (run_id, run) in enumerate(frame.groupby("run_id", sort=False)):
             seed_color = style.seed_color(k) if seed_colors else color
@@ -194,7 +205,9 @@ def learning_curves(data: Data, ctx: Context):
     )
     what = ", ".join(metric_label(m, losses) for m in opt["metrics"])
     band_phrase = f"the shaded band the {band_text}" if band_text and n_seeds > 1 else "no band"
-    if single:
+    if single and len(runs) == 1:
+        caption = f"{what} against epoch of the experiment's one run, {runs['run_id'].iloc[0]}"
+    elif single:
         caption = f"{what} against epoch. The bold black line is the mean over the seeds"
         caption += ", coloured lines single seeds" if opt["seeds"] else ""
     else:
@@ -205,7 +218,7 @@ def learning_curves(data: Data, ctx: Context):
             f"Bold lines are means over seeds"
         )
         caption += ", thin lines single seeds" if opt["seeds"] else ""
-    caption += f", {band_phrase}"
+    caption += f", {band_phrase}" if len(runs) > 1 else ""
     caption += "; x marks a diverged run's last epoch before divergence." if diverged else "."
     facts = {
         "groups": list(summary.values()),
