@@ -1,5 +1,6 @@
 """Shared fixtures: the repository's paths and validated configs."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,24 @@ import pytest
 from backproplab import config as cfg
 
 ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
+
+
+def _copy_workflow(dest: Path, items=WORKFLOW_FILES) -> Path:
+    """Copy the workflow's files into ``dest`` (Snakemake then writes only there)."""
+    for item in items:
+        src = ROOT / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item)
+        else:
+            shutil.copy(src, dest / item)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def copy_workflow():
+    """``copy_workflow(dest, items=WORKFLOW_FILES)``: a scratch copy of the workflow."""
+    return _copy_workflow
 
 
 @pytest.fixture(scope="session")

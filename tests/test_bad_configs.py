@@ -38,15 +38,9 @@ def test_bad_config_is_refused_with_its_message(path, monkeypatch):
     "name",
     ["02_misspelt_learning_rates", "18_input_size_mismatch", "34_nan_in_csv", "38_too_many_runs"],
 )
-def test_snakemake_stops_before_any_job_and_writes_nothing(name, root, tmp_path):
+def test_snakemake_stops_before_any_job_and_writes_nothing(name, tmp_path, copy_workflow):
     """Through the command line: a non-zero exit, the message, and no results/ at all."""
-    for item in ("Snakefile", "workflow"):
-        src = root / item
-        dest = tmp_path / item
-        if src.is_dir():
-            __import__("shutil").copytree(src, dest)
-        else:
-            dest.write_bytes(src.read_bytes())
+    copy_workflow(tmp_path, ("Snakefile", "workflow"))
     (tmp_path / "data").mkdir()
     for csv in (CORPUS / "data").iterdir():
         (tmp_path / "data" / csv.name).write_bytes(csv.read_bytes())

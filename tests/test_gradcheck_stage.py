@@ -3,7 +3,6 @@ a broken engine makes it fail with a message naming the experiment, variant, lay
 tensor; and, through Snakemake, a failed check publishes neither summary nor report."""
 
 import re
-import shutil
 import subprocess
 import sys
 
@@ -156,12 +155,10 @@ def test_the_summary_reports_the_three_tables(trained):
 
 
 @pytest.mark.slow
-def test_through_snakemake_a_failed_check_publishes_nothing(root, tmp_path):
+def test_through_snakemake_a_failed_check_publishes_nothing(root, tmp_path, copy_workflow):
     """The mazur experiment alone, with thresholds no float64 gradient can meet: the
     gradcheck job fails naming where, and neither the summary nor the report is built."""
-    for item in ("Snakefile", "workflow", "config"):
-        src = root / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    copy_workflow(tmp_path)
     config = yaml.safe_load((root / "config" / "test.yaml").read_text())
     config["experiments"] = {"mazur": config["experiments"]["mazur"]}
     config["datasets"] = {"mazur": config["datasets"]["mazur"]}

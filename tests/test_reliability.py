@@ -9,7 +9,6 @@ nature, excepted), and no partial file may be left behind.
 
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,13 +22,8 @@ pytestmark = pytest.mark.slow
 NOT_REPRODUCIBLE = {"report/timings.html"}
 
 
-def _copy(root, dest):
-    for item in ("Snakefile", "workflow", "config", "profiles"):
-        src = root / item
-        if src.is_dir():
-            shutil.copytree(src, dest / item)
-        else:
-            shutil.copy(src, dest / item)
+def _copy(copy_workflow, root, dest):
+    copy_workflow(dest)
     config = yaml.safe_load((root / "config" / "test.yaml").read_text())
     # Long enough to be caught mid-job (a few seconds), short enough for CI.
     config["experiments"]["moons"]["train"].update(epochs=4000, batch_size=None)
@@ -91,8 +85,8 @@ def _wait_for(predicate, timeout=120.0):
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, root):
-    work = _copy(root, tmp_path_factory.mktemp("one_core"))
+def reference(tmp_path_factory, root, copy_workflow):
+    work = _copy(copy_workflow, root, tmp_path_factory.mktemp("one_core"))
     _run(work, cores=1)
     return _digests(work)
 
@@ -102,8 +96,8 @@ def test_one_core_run_has_traces(reference):
     assert any(k.startswith("datasets/") for k in reference)
 
 
-def test_a_killed_training_job_loses_nothing(reference, tmp_path, root):
-    work = _copy(root, tmp_path)
+def test_a_killed_training_job_loses_nothing(reference, tmp_path, root, copy_workflow):
+    work = _copy(copy_workflow, root, tmp_path)
     proc = subprocess.Popen(
         _command(2), cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -119,8 +113,8 @@ def test_a_killed_training_job_loses_nothing(reference, tmp_path, root):
     assert _digests(work) == reference
 
 
-def test_an_interrupted_snakemake_loses_nothing(reference, tmp_path, root):
-    work = _copy(root, tmp_path)
+def test_an_interrupted_snakemake_loses_nothing(reference, tmp_path, root, copy_workflow):
+    work = _copy(copy_workflow, root, tmp_path)
     proc = subprocess.Popen(
         _command(2), cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

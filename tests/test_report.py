@@ -141,15 +141,9 @@ def _snakemake(workdir, *args):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, root):
+def built(tmp_path_factory, root, copy_workflow):
     """The test config, one description made hostile, run to the report in a copy."""
-    work = tmp_path_factory.mktemp("report")
-    for item in ("Snakefile", "workflow", "config", "profiles"):
-        src = root / item
-        if src.is_dir():
-            shutil.copytree(src, work / item)
-        elif src.exists():
-            shutil.copy(src, work / item)
+    work = copy_workflow(tmp_path_factory.mktemp("report"))
     config = yaml.safe_load((root / "config" / "test.yaml").read_text())
     config["experiments"]["moons"]["description"] = HOSTILE
     (work / "config" / "report.yaml").write_text(yaml.safe_dump(config))

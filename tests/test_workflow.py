@@ -3,7 +3,6 @@ traces readable with plain pandas, nothing rerun when nothing changed, and a new
 scheduling only its own experiment while every existing run's trace stays bit-identical."""
 
 import re
-import shutil
 import subprocess
 import sys
 
@@ -35,14 +34,8 @@ def _scheduled(output: str) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory, root):
-    work = tmp_path_factory.mktemp("pipeline")
-    for item in ("Snakefile", "workflow", "config", "profiles"):
-        src = root / item
-        if src.is_dir():
-            shutil.copytree(src, work / item)
-        elif src.exists():
-            shutil.copy(src, work / item)
+def workdir(tmp_path_factory, copy_workflow):
+    work = copy_workflow(tmp_path_factory.mktemp("pipeline"))
     _snakemake(work, "--configfile", "config/test.yaml")
     return work
 

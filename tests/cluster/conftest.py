@@ -2,8 +2,6 @@
 ``cluster`` start a real SLURM on this machine (root, apt, daemons): they run only when
 asked for, ``pytest -m cluster tests/cluster``, and are skipped otherwise."""
 
-import shutil
-
 import pytest
 
 
@@ -17,12 +15,6 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="module")
-def workflow_copy(tmp_path_factory, root):
+def workflow_copy(tmp_path_factory, copy_workflow):
     """The workflow's files in a scratch directory (Snakemake writes .snakemake/ there)."""
-    work = tmp_path_factory.mktemp("workflow")
-    for item in ("Snakefile", "workflow", "config", "profiles"):
-        if (root / item).is_dir():
-            shutil.copytree(root / item, work / item)
-        else:
-            shutil.copy(root / item, work / item)
-    return work
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
