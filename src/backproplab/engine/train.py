@@ -25,6 +25,8 @@ from .optim import GradientDescent
 
 __all__ = ["TraceState", "TrainResult", "train"]
 
+_BOUND_EVERY = 10
+
 
 @dataclass(frozen=True)
 class TraceState:
@@ -143,9 +145,10 @@ def train(
         ``trace_at``, and at the final epoch.
     diverge_above : float or None
         A run diverges when its loss or a parameter is non-finite, or when a parameter's
-        magnitude exceeds this (default 1e6: far past the point where sigmoid and tanh
-        units saturate in float64, so the run can no longer learn; a stable loss would
-        otherwise hide the blow-up). ``None`` keeps only the non-finite test.
+        magnitude exceeds this, checked every 10 epochs and at the last (default 1e6: far
+        past the point where sigmoid and tanh units saturate in float64, so the run can no
+        longer learn; a stable loss would otherwise hide the blow-up). ``None`` keeps only
+        the non-finite test.
     diverge_factor : float or None
         A run also diverges when its training loss (evaluated on the full training set)
         rises above this many times its initial loss (default 10); ``None`` disables it.
@@ -216,16 +219,22 @@ class _Loop:
         self.diverge_above, self.diverge_factor = above, factor
         self.initial_loss: np.ndarray | None = None
 
-    def _diverged(self, loss: np.ndarray, full_data: bool) -> np.ndarray:
+    def _diverged(self, loss: np.ndarray, full_data: bool, epoch: int) -> np.ndarray:
         """Which active runs have a non-finite loss, a parameter out of bounds, or (for a
-        loss on the full training set) a loss grown past the factor."""
+        loss on the full training set) a loss grown past the factor.
+
+        The parameter bound is checked every ``_BOUND_EVERY`` epochs and at the last: a
+        reduction per tensor per epoch costs a quarter of a tiny network's epoch, and a
+        blow-up past 1e6 is not a one-epoch event (a non-finite loss is caught at once).
+        """
         bad = ~np.isfinite(loss)
         if full_data and self.diverge_factor is not None:
             if self.initial_loss is None:
                 self.initial_loss = loss.copy()
             # initial_loss is indexed by block position; loss by active run.
             bad |= loss > self.diverge_factor * self.initial_loss[self.active]
-        if self.diverge_above is not None:
+        check_bound = full_data and (epoch % _BOUND_EVERY == 0 or epoch == self.epochs)
+        if self.diverge_above is not None and check_bound:
             limit = self.diverge_above
             for W, b in self.params:
                 for p in (W, b):
@@ -292,7 +301,7 @@ class _Loop:
                     ws = self._workspace(self.n)
                     zs, acts = self.model._forward_cache(self.params, self.X, ws)
                     loss = self.model.loss.value(zs[-1], acts[-1], self.Y, scratch=ws.scratch)
-                    bad = self._diverged(loss, full_data=True)
+                    bad = self._diverged(loss, full_data=True, epoch=epoch)
                     if bad.any():
                         keep = self._freeze(bad, epoch)
                         zs, loss = _subset(zs, keep), loss[keep]
@@ -345,7 +354,7 @@ class _Loop:
                 Xb, Yb = self.X[start:stop], self.Y[start:stop]
             ws = self._workspace(len(Yb) if Yb.ndim == 2 else Yb.shape[1])
             loss, grads = self.model._loss_and_grads(self.params, Xb, Yb, ws)
-            bad = self._diverged(loss, full_data=False)
+            bad = self._diverged(loss, full_data=False, epoch=epoch)
             if bad.any():
                 keep = self._freeze(bad, epoch)
                 if self.shuffle:
