@@ -49,8 +49,9 @@ def _scatter(ax, X, Y, *, hollow=False, size=16):
             )
 
 
-def _legend(fig, n_classes: int, with_test: bool, boundary: bool = False):
-    handles = [
+def _class_handles(n_classes: int, suffix: str = "") -> list:
+    """Legend markers for the classes' training points, labelled ``class k{suffix}``."""
+    return [
         Line2D(
             [],
             [],
@@ -59,10 +60,14 @@ def _legend(fig, n_classes: int, with_test: bool, boundary: bool = False):
             color=style.CLASS_COLORS[k],
             mec="black",
             mew=0.4,
-            label=f"class {k} (training)",
+            label=f"class {k}{suffix}",
         )
         for k in range(n_classes)
     ]
+
+
+def _legend(fig, n_classes: int, with_test: bool, boundary: bool = False):
+    handles = _class_handles(n_classes, " (training)")
     if with_test:
         handles += [
             Line2D(
@@ -352,19 +357,9 @@ def predictions(data: Data, ctx: Context):
             )
         for ax in row:
             _axes_style(ax, equal=False)
-    handles = [
-        Line2D(
-            [],
-            [],
-            ls="",
-            marker="o",
-            color=style.CLASS_COLORS[k],
-            mec="black",
-            mew=0.4,
-            label=f"class {k}",
-        )
-        for k in range(max(2, Ytr.shape[1]))
-    ] + [Line2D([], [], ls="", marker="o", mfc="none", mec="black", ms=9, label="misclassified")]
+    handles = _class_handles(max(2, Ytr.shape[1])) + [
+        Line2D([], [], ls="", marker="o", mfc="none", mec="black", ms=9, label="misclassified")
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
     seed, lr = runs[0]["seed"], runs[0]["lr"]
     caption = (
