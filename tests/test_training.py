@@ -57,6 +57,27 @@ def test_a_run_alone_equals_the_same_run_in_a_block_of_50(options):
         _assert_runs_equal(block, r, alone)
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        bpl.MLP([2, 12, 3], [{"name": "leaky_relu", "slope": 0.05}, "softmax"], "cross_entropy"),
+        bpl.MLP([2, 9, 7, 2], ["relu", "sigmoid", "sigmoid"], "mse"),
+        bpl.MLP([2, 40, 1], ["tanh", "identity"], "half_sse"),
+    ],
+    ids=["leaky-softmax-ce", "relu-sigmoid-mse", "wide-tanh-identity"],
+)
+def test_every_layer_kind_is_batch_independent(model):
+    X = SPIRAL.X
+    k = model.sizes[-1]
+    Y = np.eye(k)[(SPIRAL.Y[:, 0] > 0.5).astype(int) % k] if k > 1 else SPIRAL.Y
+    seeds = list(range(50))
+    lrs = np.geomspace(0.01, 1.0, 50)
+    block = bpl.train(model, model.init(seeds), X, Y, lr=lrs, epochs=20, metrics=["mse"])
+    for r in (0, 31, 49):
+        alone = bpl.train(model, model.init([r]), X, Y, lr=lrs[r], epochs=20, metrics=["mse"])
+        _assert_runs_equal(block, r, alone)
+
+
 def test_initial_parameters_do_not_depend_on_the_other_seeds():
     model = _spiral_model()
     block = model.init([5, 6, 7], "he_normal", bias="like_weights")

@@ -13,9 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import special
+
+from .rows import row_max, row_sum
 
 __all__ = ["Activation", "ACTIVATION_NAMES", "make_activation"]
+
+# The largest x for which exp(x) is finite in float64 (709.78...), rounded down.
+_EXP_ARG_MAX = 709.0
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,16 @@ class Sigmoid(Activation):
     name: str = field(init=False, default="sigmoid")
 
     def forward(self, z, out=None):
-        # expit is exact in both tails and never overflows.
-        return special.expit(z, out=out)
+        # 1 / (1 + exp(-z)), within 3 ulp of the true value wherever it is a normal
+        # float: exp(-z) is exact to an ulp and the two roundings after it are relative.
+        # The argument is capped at 709 (exp's largest finite result) so that no overflow
+        # is raised; below z = -709 the result is 1.2e-308 instead of a subnormal. (This
+        # is scipy.special.expit's accuracy, without scipy's import cost in every job.)
+        t = np.negative(z, out=out)
+        np.minimum(t, _EXP_ARG_MAX, out=t)
+        np.exp(t, out=t)
+        t += 1.0
+        return np.divide(1.0, t, out=t)
 
     def backward(self, z, a, grad_a, out=None):
         out = np.subtract(1.0, a, out=out)
@@ -83,9 +95,12 @@ class Sigmoid(Activation):
 class Tanh(Activation):
     """tanh(z) = sign(z) (2 / (1 + t) - 1) with t = exp(-2|z|).
 
-    Twice as fast as ``np.tanh`` in float64 (one vectorised ``exp``, which never
-    overflows here since its argument is <= 0), with an absolute error below 2e-16
-    everywhere (relative error below 3e-12, reached only for |z| < 1e-4).
+    Twice as fast as ``np.tanh`` in float64 (one ``exp``, which never overflows here
+    since its argument is <= 0; ``expm1``, the accurate route near 0, costs as much as
+    ``np.tanh``). Measured against ``np.tanh`` on dense grids: absolute error at most
+    3.4e-16 (3 ulp of 1) everywhere; relative error below 2e-15 for |z| >= 0.1 and
+    2e-12 for |z| >= 1e-4, growing as |z| -> 0 (8e-8 at |z| = 1e-9), where ``2/(1+t)-1``
+    cancels. Gradients are unaffected at that scale (tests/test_gradients.py).
     """
 
     name: str = field(init=False, default="tanh")
@@ -115,7 +130,9 @@ class ReLU(Activation):
 
     def backward(self, z, a, grad_a, out=None):
         # The derivative at exactly 0 is taken as 0 (the subgradient the seeds use).
-        return np.multiply(grad_a, z > 0.0, out=out)
+        out = np.greater(z, 0.0, out=_buffer(out, grad_a))
+        out *= grad_a
+        return out
 
     def kink(self):
         return 0.0
@@ -138,8 +155,10 @@ class LeakyReLU(Activation):
         return np.maximum(z, out, out=out)
 
     def backward(self, z, a, grad_a, out=None):
-        out = np.multiply(grad_a, self.slope, out=out)
-        np.copyto(out, grad_a, where=z > 0.0)
+        # The derivative as max(1[z > 0], slope) is exact and ~2x faster than a masked copy.
+        out = np.greater(z, 0.0, out=_buffer(out, grad_a))
+        np.maximum(out, self.slope, out=out)
+        out *= grad_a
         return out
 
     def kink(self):
@@ -156,19 +175,25 @@ class Softmax(Activation):
     name: str = field(init=False, default="softmax")
 
     def forward(self, z, out=None):
-        # scipy.special.softmax has no out=; this is its algorithm (shift by the max).
-        out = np.subtract(z, np.max(z, axis=-1, keepdims=True), out=out)
+        # Shifted by the row maximum, so that no exp overflows (scipy.special.softmax's
+        # algorithm, with out= and fast row reductions).
+        out = np.subtract(z, row_max(z), out=out)
         np.exp(out, out=out)
-        out /= np.sum(out, axis=-1, keepdims=True)
+        out /= row_sum(out)
         return out
 
     def backward(self, z, a, grad_a, out=None):
         # Jacobian-vector product of softmax: a * (g - <g, a>).
         out = np.multiply(grad_a, a, out=out)
-        inner = np.sum(out, axis=-1, keepdims=True)
-        np.subtract(grad_a, inner, out=out)
+        np.subtract(grad_a, row_sum(out), out=out)
         out *= a
         return out
+
+
+def _buffer(out: np.ndarray | None, like: np.ndarray) -> np.ndarray:
+    """``out``, or a new array shaped and typed like ``like`` (a float output for a
+    comparison, which NumPy would otherwise return as booleans)."""
+    return np.empty_like(like) if out is None else out
 
 
 _REGISTRY: dict[str, type[Activation]] = {

@@ -77,8 +77,10 @@ class GradientDescent:
         lr_b = lr[:, None]
         for layer, ((W, b), (dW, db)) in enumerate(zip(params, grads, strict=True)):
             if self.clip is not None:
-                np.clip(dW, -self.clip, self.clip, out=dW)
-                np.clip(db, -self.clip, self.clip, out=db)
+                # np.clip's arithmetic (NaN passes through) without its Python wrapper.
+                for g in (dW, db):
+                    np.minimum(g, self.clip, out=g)
+                    np.maximum(g, -self.clip, out=g)
             if state is not None:
                 vW, vb = state[layer]
                 vW *= self.momentum

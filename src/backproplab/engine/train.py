@@ -26,6 +26,8 @@ from .optim import GradientDescent
 __all__ = ["TraceState", "TrainResult", "train"]
 
 _BOUND_EVERY = 10
+# Any finite loss passes this limit; NaN and infinities do not.
+_NO_LIMIT = float(np.finfo(np.float64).max)
 
 
 @dataclass(frozen=True)
@@ -200,14 +202,16 @@ class _Loop:
         self.final = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
         self.status = ["ok"] * self.R
         self.diverged_epoch: list[int | None] = [None] * self.R
-        self._workspaces: dict[tuple[int, int], Workspace] = {}
+        self._workspaces: dict[tuple[int, int, str], Workspace] = {}
 
-    def _workspace(self, n: int) -> Workspace:
-        """Buffers for the active runs on ``n`` samples (rebuilt when runs diverge)."""
-        key = (len(self.active), n)
+    def _workspace(self, n: int, data: str = "train") -> Workspace:
+        """Buffers for the active runs on ``n`` samples of ``data`` (the training set or
+        ``"eval:<name>"``: each has its own, as the training pass's buffers are still
+        needed after an eval set's forward pass); rebuilt when runs diverge."""
+        key = (len(self.active), n, data)
         if key not in self._workspaces:
             self._workspaces = {k: w for k, w in self._workspaces.items() if k[0] == key[0]}
-            self._workspaces[key] = Workspace(self.model.sizes, *key, self.dtype)
+            self._workspaces[key] = Workspace(self.model.sizes, *key[:2], self.dtype)
         return self._workspaces[key]
 
     # -- bookkeeping ------------------------------------------------------------------
@@ -217,7 +221,8 @@ class _Loop:
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive or None, got {value!r}")
         self.diverge_above, self.diverge_factor = above, factor
-        self.initial_loss: np.ndarray | None = None
+        # Per active run: the largest finite loss allowed (set at the first full-data loss).
+        self.loss_limit: np.ndarray | float | None = None
 
     def _diverged(self, loss: np.ndarray, full_data: bool, epoch: int) -> np.ndarray:
         """Which active runs have a non-finite loss, a parameter out of bounds, or (for a
@@ -227,19 +232,19 @@ class _Loop:
         reduction per tensor per epoch costs a quarter of a tiny network's epoch, and a
         blow-up past 1e6 is not a one-epoch event (a non-finite loss is caught at once).
         """
-        bad = ~np.isfinite(loss)
-        if full_data and self.diverge_factor is not None:
-            if self.initial_loss is None:
-                self.initial_loss = loss.copy()
-            # initial_loss is indexed by block position; loss by active run.
-            bad |= loss > self.diverge_factor * self.initial_loss[self.active]
+        if full_data and self.loss_limit is None:
+            factor = self.diverge_factor
+            self.loss_limit = _NO_LIMIT if factor is None else factor * loss
+        # One comparison flags a NaN, an infinity and a loss past the limit alike.
+        bad = ~(np.abs(loss) <= (self.loss_limit if full_data else _NO_LIMIT))
         check_bound = full_data and (epoch % _BOUND_EVERY == 0 or epoch == self.epochs)
         if self.diverge_above is not None and check_bound:
             limit = self.diverge_above
             for W, b in self.params:
                 for p in (W, b):
                     flat = p.reshape(len(p), -1)
-                    bad |= (flat.max(axis=1) > limit) | (flat.min(axis=1) < -limit)
+                    bad |= np.maximum.reduce(flat, axis=1) > limit
+                    bad |= np.minimum.reduce(flat, axis=1) < -limit
         return bad
 
     def _freeze(self, bad: np.ndarray, epoch: int) -> np.ndarray:
@@ -256,6 +261,8 @@ class _Loop:
         if self.state is not None:
             self.state = [(v[keep], u[keep]) for v, u in self.state]
         self.lr = self.lr[keep]
+        if isinstance(self.loss_limit, np.ndarray):
+            self.loss_limit = self.loss_limit[keep]
         if self.shuffle:
             self.rngs = [r for r, k in zip(self.rngs, keep, strict=True) if k]
         return keep
@@ -274,7 +281,10 @@ class _Loop:
                 raise ValueError(f"metric {name!r} needs a {fn.output!r} output, not {out_name!r}")
         k = self.model.sizes[-1]
         evals = {
-            name: (np.asarray(Xe, dtype=self.dtype), as_targets(Ye, len(Xe), k, self.dtype))
+            name: (
+                self.model._check_inputs(self.params, Xe),
+                as_targets(Ye, len(Xe), k, self.dtype),
+            )
             for name, (Xe, Ye) in eval_sets.items()
         }
         record_epochs = sorted(set(range(0, self.epochs, metrics_every)) | {self.epochs})
@@ -302,17 +312,19 @@ class _Loop:
                     zs, acts = self.model._forward_cache(self.params, self.X, ws)
                     loss = self.model.loss.value(zs[-1], acts[-1], self.Y, scratch=ws.scratch)
                     bad = self._diverged(loss, full_data=True, epoch=epoch)
-                    if bad.any():
+                    # (count_nonzero: ndarray.any's wrapper costs ~2 us per epoch.)
+                    froze = np.count_nonzero(bad) > 0
+                    if froze:
                         keep = self._freeze(bad, epoch)
                         zs, loss = _subset(zs, keep), loss[keep]
                         acts = [acts[0], *_subset(acts[1:], keep)]
                     if record:
-                        self.scratch = None if bad.any() else ws.scratch
+                        self.scratch = None if froze else ws.scratch
                         self._record(history, slot, zs, acts, loss, extra, evals)
                         slot += 1
                     grads = None
                     if trace or (self.full_batch and not last):
-                        ws = None if bad.any() else ws  # after a freeze, zs are copies
+                        ws = None if froze else ws  # after a freeze, zs are copies
                         grads = self.model.backward(self.params, zs, acts, self.Y, ws)
                     if trace:
                         trace_epochs.append(epoch)
@@ -335,8 +347,10 @@ class _Loop:
         for name, fn in extra.items():
             history[name][rows, slot] = fn.value(zs[-1], acts[-1], self.Y, scratch=self.scratch)
         for name, (Xe, Ye) in evals.items():
-            ze, ae = self.model.forward_cache(self.params, Xe)
-            history[f"{name}_loss"][rows, slot] = self.model.loss.value(ze[-1], ae[-1], Ye)
+            ws = self._workspace(Xe.shape[-2], f"eval:{name}")
+            ze, ae = self.model._forward_cache(self.params, Xe, ws)
+            loss = self.model.loss.value(ze[-1], ae[-1], Ye, scratch=ws.scratch)
+            history[f"{name}_loss"][rows, slot] = loss
             history[f"{name}_accuracy"][rows, slot] = accuracy(ae[-1], Ye)
 
     def _step(self, grads) -> None:
@@ -355,7 +369,7 @@ class _Loop:
             ws = self._workspace(len(Yb) if Yb.ndim == 2 else Yb.shape[1])
             loss, grads = self.model._loss_and_grads(self.params, Xb, Yb, ws)
             bad = self._diverged(loss, full_data=False, epoch=epoch)
-            if bad.any():
+            if np.count_nonzero(bad):
                 keep = self._freeze(bad, epoch)
                 if self.shuffle:
                     order = order[keep]
