@@ -22,7 +22,19 @@ def _parse(entries) -> dict[str, str]:
 
 
 def _conda(path) -> dict[str, str]:
-    return _parse(yaml.safe_load(path.read_text())["dependencies"])
+    """The conda packages and those of the nested pip: section (pip options such as
+    --editable left out); a package may be listed in only one of the two."""
+    entries = yaml.safe_load(path.read_text())["dependencies"]
+    pip = [
+        entry
+        for section in entries
+        if isinstance(section, dict)
+        for entry in section.get("pip", [])
+        if not entry.startswith("-")
+    ]
+    conda, by_pip = _parse(entries), _parse(pip)
+    assert not conda.keys() & by_pip.keys(), (path.name, conda.keys() & by_pip.keys())
+    return conda | by_pip
 
 
 def test_environment_yml_mirrors_pyproject(root):

@@ -3,6 +3,8 @@ rule dataset:
         "results/datasets/{dataset}.parquet",
     log:
         "logs/datasets/{dataset}.log",
+    benchmark:
+        "logs/datasets/{dataset}.benchmark.tsv"
     conda:
         "../envs/backproplab.yaml"
     threads: 1
