@@ -273,11 +273,49 @@ class MLP:
         return as_targets(Y, out.shape[-2], self.sizes[-1], out.dtype)
 
 
+class FlatLayout:
+    """Every layer's ``W`` and ``b`` of a run side by side in one row of ``P`` numbers.
+
+    The training loop keeps parameters and gradients as ``(R, P)`` arrays and hands out
+    per-layer views of them, so that an update or a bound check is one operation on the
+    whole block instead of several per layer (on a tiny network each NumPy call costs
+    about as much as its arithmetic).
+    """
+
+    def __init__(self, sizes: Sequence[int]):
+        self.slices = []  # per layer: (start, stop, shape) of W, then (start, stop) of b
+        start = 0
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+            w = (start, start + n_in * n_out, (n_in, n_out))
+            b = (w[1], w[1] + n_out)
+            self.slices.append((w, b))
+            start = b[1]
+        self.size = start
+
+    def views(self, flat: np.ndarray) -> Params:
+        """``[(W (R, n_in, n_out), b (R, n_out)), ...]``, views of ``flat`` (R, P)."""
+        R = flat.shape[0]
+        return [
+            (flat[:, w0:w1].reshape(R, *shape), flat[:, b0:b1])
+            for (w0, w1, shape), (b0, b1) in self.slices
+        ]
+
+    def pack(self, params: Params, dtype) -> np.ndarray:
+        """A new ``(R, P)`` array holding ``params``."""
+        flat = np.empty((params[0][0].shape[0], self.size), dtype)
+        for (W, b), (Wv, bv) in zip(params, self.views(flat), strict=True):
+            Wv[...] = W
+            bv[...] = b
+        return flat
+
+
 class Workspace:
     """Preallocated buffers for one forward and backward pass of ``R`` runs on ``n`` samples.
 
     Allocating a fresh ``(R, n, k)`` temporary for every operation of every epoch costs
     page faults that can exceed the arithmetic; the training loop reuses these instead.
+    The gradients ``dW`` and ``db`` are views of one ``(R, P)`` array, ``grads``, laid
+    out by :class:`FlatLayout`.
     """
 
     def __init__(self, sizes: Sequence[int], R: int, n: int, dtype):
@@ -288,8 +326,11 @@ class Workspace:
         self.grad_a = [np.empty((R, n, k), dtype) for k in widths]
         self.delta = [np.empty((R, n, k), dtype) for k in widths]
         self.scratch = np.empty((R, n, widths[-1]), dtype)
-        self.dW = [np.empty((R, i, o), dtype) for i, o in zip(sizes[:-1], widths, strict=True)]
-        self.db = [np.empty((R, 1, k), dtype) for k in widths]
+        layout = FlatLayout(sizes)
+        self.grads = np.empty((R, layout.size), dtype)
+        views = layout.views(self.grads)
+        self.dW = [dW for dW, _ in views]
+        self.db = [db[:, None, :] for _, db in views]  # (R, 1, k): the out of ones @ dz
         self.ones = np.ones((1, n), dtype)
 
 

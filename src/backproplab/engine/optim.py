@@ -67,6 +67,24 @@ class GradientDescent:
         self.apply(params, grads, lr, state)
         return params, state
 
+    @property
+    def is_elementwise(self) -> bool:
+        """Whether a step treats every parameter alike (no momentum, biases updated), so
+        that :meth:`apply_flat` can take all layers at once."""
+        return self.momentum == 0.0 and self.update_biases
+
+    def apply_flat(self, flat: np.ndarray, grads: np.ndarray, lr: np.ndarray) -> None:
+        """:meth:`apply` for an elementwise rule on ``(R, P)`` arrays of every layer's
+        parameters and gradients (:class:`~backproplab.engine.mlp.FlatLayout`); same
+        arithmetic, entry by entry. Overwrites ``flat`` and ``grads``."""
+        if not self.is_elementwise:
+            raise ValueError("apply_flat needs plain gradient descent with bias updates")
+        if self.clip is not None:
+            np.minimum(grads, self.clip, out=grads)
+            np.maximum(grads, -self.clip, out=grads)
+        grads *= lr[:, None]
+        flat -= grads
+
     def apply(self, params: Params, grads: Params, lr: np.ndarray, state: Params | None) -> None:
         """:meth:`step` in place: overwrites ``params``, ``state`` and ``grads``.
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .initializers import shuffle_stream
 from .losses import make_loss
-from .mlp import MLP, Params, Workspace, accuracy, as_targets
+from .mlp import MLP, FlatLayout, Params, Workspace, accuracy, as_targets
 from .optim import GradientDescent
 
 __all__ = ["TraceState", "TrainResult", "train"]
@@ -195,8 +195,11 @@ class _Loop:
             if seeds is None or len(seeds) != self.R:
                 raise ValueError("shuffled mini-batches need one seed per run (seeds=...)")
             self.rngs = [shuffle_stream(s) for s in seeds]
-        # The loop owns copies, which the optimizer then updates in place.
-        self.params = [(W.copy(), b.copy()) for W, b in params]
+        # The loop owns a copy, one (R, P) array (self.flat) with per-layer views
+        # (self.params), which the optimizer then updates in place.
+        self.layout = FlatLayout(model.sizes)
+        self.flat = self.layout.pack(params, self.dtype)
+        self.params = self.layout.views(self.flat)
         self.state = optimizer.init_state(params)
         self.active = np.arange(self.R)
         self.final = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
@@ -240,11 +243,8 @@ class _Loop:
         check_bound = full_data and (epoch % _BOUND_EVERY == 0 or epoch == self.epochs)
         if self.diverge_above is not None and check_bound:
             limit = self.diverge_above
-            for W, b in self.params:
-                for p in (W, b):
-                    flat = p.reshape(len(p), -1)
-                    bad |= np.maximum.reduce(flat, axis=1) > limit
-                    bad |= np.minimum.reduce(flat, axis=1) < -limit
+            bad |= np.maximum.reduce(self.flat, axis=1) > limit
+            bad |= np.minimum.reduce(self.flat, axis=1) < -limit
         return bad
 
     def _freeze(self, bad: np.ndarray, epoch: int) -> np.ndarray:
@@ -257,7 +257,8 @@ class _Loop:
                 fW[run], fb[run] = W[i], b[i]
         keep = ~bad
         self.active = self.active[keep]
-        self.params = [(W[keep], b[keep]) for W, b in self.params]
+        self.flat = self.flat[keep]
+        self.params = self.layout.views(self.flat)
         if self.state is not None:
             self.state = [(v[keep], u[keep]) for v, u in self.state]
         self.lr = self.lr[keep]
@@ -332,7 +333,7 @@ class _Loop:
                 if last or not len(self.active):
                     break
                 if self.full_batch:
-                    self._step(grads)
+                    self._step(grads, ws)
                 else:
                     self._epoch_of_batches(epoch)
         for (fW, fb), (W, b) in zip(self.final, self.params, strict=True):
@@ -353,8 +354,12 @@ class _Loop:
             history[f"{name}_loss"][rows, slot] = loss
             history[f"{name}_accuracy"][rows, slot] = accuracy(ae[-1], Ye)
 
-    def _step(self, grads) -> None:
-        self.optimizer.apply(self.params, grads, self.lr, self.state)
+    def _step(self, grads: Params, ws: Workspace | None) -> None:
+        """One update; ``ws`` is the workspace whose buffers hold ``grads``, if any."""
+        if ws is not None and self.optimizer.is_elementwise:
+            self.optimizer.apply_flat(self.flat, ws.grads, self.lr)
+        else:
+            self.optimizer.apply(self.params, grads, self.lr, self.state)
 
     def _epoch_of_batches(self, epoch: int) -> None:
         if self.shuffle:
@@ -373,10 +378,10 @@ class _Loop:
                 keep = self._freeze(bad, epoch)
                 if self.shuffle:
                     order = order[keep]
-                grads = _subset_params(grads, keep)
+                grads, ws = _subset_params(grads, keep), None
                 if not len(self.active):
                     return
-            self._step(grads)
+            self._step(grads, ws)
 
 
 def _subset(arrays: list[np.ndarray], keep: np.ndarray) -> list[np.ndarray]:
