@@ -9,6 +9,7 @@ pair per layer, stacked over runs: ``W`` has shape ``(R, n_in, n_out)`` and ``b`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -161,14 +162,24 @@ class MLP:
         """
         return self._forward_cache(params, self._check_inputs(params, X))
 
-    def _forward_cache(self, params: Params, X: np.ndarray, ws: Workspace | None = None):
+    def _forward_cache(
+        self,
+        params: Params,
+        X: np.ndarray,
+        ws: Workspace | None = None,
+        first: FirstLayer | None = None,
+    ):
         """:meth:`forward_cache` without the argument checks, for the training loop,
-        writing into the buffers of ``ws`` if given."""
+        writing into the buffers of ``ws`` if given; ``first`` folds the first layer's
+        bias into its product."""
         zs, acts = [], [X]
         a = X
         for layer, ((W, b), act) in enumerate(zip(params, self.activations, strict=True)):
-            z = np.matmul(a, W, out=ws.z[layer] if ws else None)
-            z += b[:, None, :]
+            if layer == 0 and first is not None:
+                z = np.matmul(first.X1, first.Wb, out=ws.z[0] if ws else None)
+            else:
+                z = np.matmul(a, W, out=ws.z[layer] if ws else None)
+                z += b[:, None, :]
             a = act.forward(z, out=ws.a[layer] if ws else None)
             zs.append(z)
             acts.append(a)
@@ -224,15 +235,22 @@ class MLP:
         acts: list[np.ndarray],
         Y: np.ndarray,
         ws: Workspace | None = None,
+        first: FirstLayer | None = None,
     ) -> Params:
         """Backpropagate from the cached forward pass; returns ``[(dW, db), ...]``.
 
-        With a workspace ``ws`` the gradients are its buffers, overwritten next call.
+        With a workspace ``ws`` the gradients are its buffers, overwritten next call;
+        with ``first``, the first layer's dW and db come from one product.
         """
         grads: list = [None] * self.n_layers
         dz = self.output_delta(zs[-1], acts[-1], Y, ws)
         ones = ws.ones if ws else np.ones((1, dz.shape[-2]), dtype=dz.dtype)
         for layer in range(self.n_layers - 1, -1, -1):
+            if layer == 0 and first is not None:
+                # [X, 1]^T dz is dW stacked on db (in ws, where ws.dW[0] and ws.db[0] are).
+                dWb = np.matmul(first.X1.T, dz, out=ws.dWb0 if ws else None)
+                grads[0] = (dWb[:, :-1, :], dWb[:, -1, :])
+                continue
             a_prev = acts[layer]
             # (The swapaxes method: np.swapaxes's wrapper costs more than a tiny product.)
             dW = np.matmul(a_prev.swapaxes(-1, -2), dz, out=ws.dW[layer] if ws else None)
@@ -300,6 +318,12 @@ class FlatLayout:
             for (w0, w1, shape), (b0, b1) in self.slices
         ]
 
+    def first_layer(self, flat: np.ndarray) -> np.ndarray:
+        """The first layer's ``W`` with ``b`` as one more row, ``(R, n_in + 1, n_out)``: a
+        view of ``flat``, since ``b`` is laid out right after ``W``."""
+        (w0, _, (n_in, n_out)), (_, b1) = self.slices[0]
+        return flat[:, w0:b1].reshape(flat.shape[0], n_in + 1, n_out)
+
     def pack(self, params: Params, dtype) -> np.ndarray:
         """A new ``(R, P)`` array holding ``params``."""
         flat = np.empty((params[0][0].shape[0], self.size), dtype)
@@ -307,6 +331,29 @@ class FlatLayout:
             Wv[...] = W
             bv[...] = b
         return flat
+
+
+@dataclass(frozen=True)
+class FirstLayer:
+    """The first layer as one product, ``z = [X, 1] @ [W; b]``, for full-batch training
+    (the training set is the same every epoch): no separate bias addition forward, and
+    ``dW`` and ``db`` from one product backward.
+
+    Attributes
+    ----------
+    X1 : ndarray, shape ``(n, n_in + 1)``
+        The inputs with a column of ones.
+    Wb : ndarray, shape ``(R, n_in + 1, n_out)``
+        :meth:`FlatLayout.first_layer` of the parameters.
+    """
+
+    X1: np.ndarray
+    Wb: np.ndarray
+
+    @staticmethod
+    def inputs(X: np.ndarray) -> np.ndarray:
+        """``[X, 1]``, shape ``(n, n_in + 1)``."""
+        return np.concatenate([X, np.ones((X.shape[0], 1), X.dtype)], axis=1)
 
 
 class Workspace:
@@ -331,6 +378,7 @@ class Workspace:
         views = layout.views(self.grads)
         self.dW = [dW for dW, _ in views]
         self.db = [db[:, None, :] for _, db in views]  # (R, 1, k): the out of ones @ dz
+        self.dWb0 = layout.first_layer(self.grads)
         self.ones = np.ones((1, n), dtype)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from .initializers import shuffle_stream
 from .losses import make_loss
-from .mlp import MLP, FlatLayout, Params, Workspace, accuracy, as_targets
+from .mlp import MLP, FirstLayer, FlatLayout, Params, Workspace, accuracy, as_targets
 from .optim import GradientDescent
 
 __all__ = ["TraceState", "TrainResult", "train"]
@@ -200,6 +200,8 @@ class _Loop:
         self.layout = FlatLayout(model.sizes)
         self.flat = self.layout.pack(params, self.dtype)
         self.params = self.layout.views(self.flat)
+        self.X1 = FirstLayer.inputs(self.X)
+        self.first = FirstLayer(self.X1, self.layout.first_layer(self.flat))
         self.state = optimizer.init_state(params)
         self.active = np.arange(self.R)
         self.final = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
@@ -259,6 +261,7 @@ class _Loop:
         self.active = self.active[keep]
         self.flat = self.flat[keep]
         self.params = self.layout.views(self.flat)
+        self.first = FirstLayer(self.X1, self.layout.first_layer(self.flat))
         if self.state is not None:
             self.state = [(v[keep], u[keep]) for v, u in self.state]
         self.lr = self.lr[keep]
@@ -310,7 +313,7 @@ class _Loop:
                 last = epoch == self.epochs
                 if self.full_batch or record or trace or last:
                     ws = self._workspace(self.n)
-                    zs, acts = self.model._forward_cache(self.params, self.X, ws)
+                    zs, acts = self.model._forward_cache(self.params, self.X, ws, self.first)
                     loss = self.model.loss.value(zs[-1], acts[-1], self.Y, scratch=ws.scratch)
                     bad = self._diverged(loss, full_data=True, epoch=epoch)
                     # (count_nonzero: ndarray.any's wrapper costs ~2 us per epoch.)
@@ -326,7 +329,7 @@ class _Loop:
                     grads = None
                     if trace or (self.full_batch and not last):
                         ws = None if froze else ws  # after a freeze, zs are copies
-                        grads = self.model.backward(self.params, zs, acts, self.Y, ws)
+                        grads = self.model.backward(self.params, zs, acts, self.Y, ws, self.first)
                     if trace:
                         trace_epochs.append(epoch)
                         on_trace(TraceState(epoch, self.active, self.params, zs, acts, grads, loss))
