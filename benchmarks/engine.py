@@ -129,7 +129,20 @@ def loop_train(w: Workload, params0: list) -> np.ndarray:
 
 
 def engine_train(w: Workload, params0: list) -> np.ndarray:
-    result = bpl.train(w.model, params0, w.X, w.Y, lr=w.lr, epochs=w.epochs, metrics_every=w.epochs)
+    # The peers stop a run only when its loss is no longer finite; so does the engine here.
+    # Its default also retires a run whose loss passes 10x the initial loss, which at the
+    # edge of stability can catch a transient spike (W3's run 24 at full length). The
+    # check still runs every epoch, against the largest finite float: same work, same time.
+    result = bpl.train(
+        w.model,
+        params0,
+        w.X,
+        w.Y,
+        lr=w.lr,
+        epochs=w.epochs,
+        metrics_every=w.epochs,
+        diverge_factor=None,
+    )
     return result.history["loss"][:, -1]
 
 
