@@ -329,3 +329,22 @@ def test_divergence_by_loss_growth_and_by_parameter_bound():
     )
     assert bounded.status == ["ok", "diverged"]
     np.testing.assert_array_equal(bounded.params[0][0][0], result.params[0][0][0])
+
+
+def test_flat_layout_views_share_the_block_array():
+    from backproplab.engine.mlp import FlatLayout
+
+    model = bpl.MLP([3, 5, 4, 2], ["tanh", "relu", "sigmoid"], "bce")
+    params = model.init([1, 2, 3], "lecun_normal", bias="like_weights")
+    layout = FlatLayout(model.sizes)
+    flat = layout.pack(params, np.float64)
+    assert flat.shape == (3, 3 * 5 + 5 + 5 * 4 + 4 + 4 * 2 + 2)
+    for (W, b), (Wv, bv) in zip(params, layout.views(flat)):
+        np.testing.assert_array_equal(Wv, W)
+        np.testing.assert_array_equal(bv, b)
+        assert np.shares_memory(Wv, flat) and np.shares_memory(bv, flat)
+    W0, b0 = params[0]
+    Wb = layout.first_layer(flat)
+    np.testing.assert_array_equal(Wb, np.concatenate([W0, b0[:, None, :]], axis=1))
+    Wb[...] += 1.0  # a view: the update reaches the layer's W and b
+    np.testing.assert_array_equal(layout.views(flat)[0][1], b0 + 1.0)
