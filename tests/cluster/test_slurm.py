@@ -175,9 +175,13 @@ def test_slurm_run_is_byte_identical_to_a_local_run(cluster, workflow_copy):
     jobs = [line.split("|") for line in rows.splitlines() if line]
     failed = [job for job in jobs if job[2:] != ["COMPLETED", "0:0"]]
     assert jobs and not failed, rows
+    # The controller's log shows each job completed. (Its start is logged as "Allocate"
+    # by the main scheduler but as "Started" by the backfill scheduler, whichever ran it.)
     log = cluster.controller_log()
     for job_id, *_ in jobs:
-        assert re.search(rf"Allocate JobId={job_id}\b", log), f"job {job_id} not in the log"
+        assert re.search(rf"_job_complete: JobId={job_id} done\b", log), (
+            f"job {job_id} not in the log"
+        )
 
     # One SLURM job per training block; the small rules bundled as the profile says. The
     # plugin comments a job "rule_train_wildcards_<experiment>_<block>", a group job
