@@ -198,10 +198,8 @@ class _Loop:
         # The loop owns a copy, one (R, P) array (self.flat) with per-layer views
         # (self.params), which the optimizer then updates in place.
         self.layout = FlatLayout(model.sizes)
-        self.flat = self.layout.pack(params, self.dtype)
-        self.params = self.layout.views(self.flat)
         self.X1 = FirstLayer.inputs(self.X)
-        self.first = FirstLayer(self.X1, self.layout.first_layer(self.flat))
+        self._hold(self.layout.pack(params, self.dtype))
         self.state = optimizer.init_state(params)
         self.active = np.arange(self.R)
         self.final = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
@@ -221,13 +219,19 @@ class _Loop:
 
     # -- bookkeeping ------------------------------------------------------------------
 
+    def _hold(self, flat: np.ndarray) -> None:
+        """Make ``flat`` (R_active, P) the parameters, with the views the loop uses."""
+        self.flat = flat
+        self.params = self.layout.views(flat)
+        self.first = FirstLayer(self.X1, self.layout.first_layer(flat))
+
     def set_divergence(self, above: float | None, factor: float | None) -> None:
         for name, value in (("diverge_above", above), ("diverge_factor", factor)):
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive or None, got {value!r}")
         self.diverge_above, self.diverge_factor = above, factor
         # Per active run: the largest finite loss allowed (set at the first full-data loss).
-        self.loss_limit: np.ndarray | float | None = None
+        self.loss_limit: np.ndarray | None = None
 
     def _diverged(self, loss: np.ndarray, full_data: bool, epoch: int) -> np.ndarray:
         """Which active runs have a non-finite loss, a parameter out of bounds, or (for a
@@ -240,7 +244,7 @@ class _Loop:
         """
         if full_data and self.loss_limit is None:
             factor = self.diverge_factor
-            self.loss_limit = _NO_LIMIT if factor is None else factor * loss
+            self.loss_limit = np.full(loss.shape, _NO_LIMIT) if factor is None else factor * loss
         # One comparison flags a NaN, an infinity and a loss past the limit alike.
         bad = ~(np.abs(loss) <= (self.loss_limit if full_data else _NO_LIMIT))
         check_bound = full_data and (epoch % _BOUND_EVERY == 0 or epoch == self.epochs)
@@ -260,13 +264,11 @@ class _Loop:
                 fW[run], fb[run] = W[i], b[i]
         keep = ~bad
         self.active = self.active[keep]
-        self.flat = self.flat[keep]
-        self.params = self.layout.views(self.flat)
-        self.first = FirstLayer(self.X1, self.layout.first_layer(self.flat))
+        self._hold(self.flat[keep])
         if self.state is not None:
             self.state = [(v[keep], u[keep]) for v, u in self.state]
         self.lr = self.lr[keep]
-        if isinstance(self.loss_limit, np.ndarray):
+        if self.loss_limit is not None:
             self.loss_limit = self.loss_limit[keep]
         if self.shuffle:
             self.rngs = [r for r, k in zip(self.rngs, keep, strict=True) if k]
