@@ -255,28 +255,21 @@ def seed001_rows(ref: dict) -> list[dict]:
     _, grads = model.loss_and_grads(result.params, X, y)
     final = "after training: parameters after the last update"
     for layer, ((W, _), (dW, _)) in enumerate(zip(result.params, grads, strict=True)):
-        rows.append(
-            _row(
-                "seed001",
-                f"layer {layer + 1} weight magnitude",
-                final,
-                ref["weight_norms"][layer],
-                np.linalg.norm(W[0]),
-                required=False,
-                note=_DRIFT,
+        for what, printed, values in (
+            ("weight", "weight_norms", W),
+            ("gradient", "gradient_norms", dW),
+        ):
+            rows.append(
+                _row(
+                    "seed001",
+                    f"layer {layer + 1} {what} magnitude",
+                    final,
+                    ref[printed][layer],
+                    np.linalg.norm(values[0]),
+                    required=False,
+                    note=_DRIFT,
+                )
             )
-        )
-        rows.append(
-            _row(
-                "seed001",
-                f"layer {layer + 1} gradient magnitude",
-                final,
-                ref["gradient_norms"][layer],
-                np.linalg.norm(dW[0]),
-                required=False,
-                note=_DRIFT,
-            )
-        )
     rows += _ulp_rows(model, params, X, y, lr)
     return rows
 
