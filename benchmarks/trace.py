@@ -93,7 +93,7 @@ DATASETS = {
 }
 
 
-def block_specs(scale: float) -> dict[str, dict]:
+def block_specs(scale: float, trace: dict) -> dict[str, dict]:
     """Each block's spec, as ``Plan.block_spec`` builds it for the workflow."""
     config = {
         "limits": {"max_runs": 1000, "max_state_values": 500_000_000},
@@ -105,7 +105,7 @@ def block_specs(scale: float) -> dict[str, dict]:
                 "train": {"epochs": max(10, int(epochs * scale))},
                 "seeds": list(range(RUNS)),
                 "learning_rates": [lr],
-                "trace": TRACE,
+                "trace": trace,
             }
             for name, (dataset, model, lr, epochs) in BLOCKS.items()
         },
@@ -214,16 +214,16 @@ def main() -> None:
     state = ALL_TENSORS if args.state == "all" else args.state.split(",")
     if set(state) - set(ALL_TENSORS):
         parser.error(f"--state: expected names from {ALL_TENSORS} or 'all', got {args.state}")
-    TRACE["state"] = state
+    trace = {**TRACE, "state": state}
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
 
     with tempfile.TemporaryDirectory(prefix="bpl-trace-bench-") as tmp:
-        blocks = [Block(n, s, Path(tmp)) for n, s in block_specs(args.scale).items()]
+        blocks = [Block(n, s, Path(tmp)) for n, s in block_specs(args.scale, trace).items()]
         print(
-            f"{RUNS} runs per block; trace: metrics every {TRACE['metrics_every']}, state "
-            f"{'/'.join(TRACE['state'])} every {TRACE['state_every']}, norms every "
-            f"{TRACE['norms_every']} epochs; {args.repeat} rounds, medians\n"
+            f"{RUNS} runs per block; trace: metrics every {trace['metrics_every']}, state "
+            f"{'/'.join(trace['state'])} every {trace['state_every']}, norms every "
+            f"{trace['norms_every']} epochs; {args.repeat} rounds, medians\n"
         )
         print(
             f"{'block':<10s} {'epochs':>6s} {'(a) train s':>11s} {'(m) +metrics s':>14s} "
