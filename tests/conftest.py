@@ -1,11 +1,17 @@
 """Shared fixtures: the repository's paths and validated configs."""
 
-import shutil
-from pathlib import Path
+# The pipeline's default numerics profile, applied before numpy loads, so that numbers
+# computed in this process are the bits the pipeline's jobs compute (backproplab.numerics).
+from backproplab import numerics
 
-import pytest
+numerics.apply("canonical")
 
-from backproplab import config as cfg
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from backproplab import config as cfg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")

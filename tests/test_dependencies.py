@@ -1,50 +1,95 @@
-"""pyproject.toml, environment.yml and the rules' conda environment list the same
-dependencies with the same version ranges."""
+"""One set of versions everywhere: workflow/envs/requirements.lock pins every package the
+pipeline and its tests install, exactly; pyproject.toml's ranges admit those versions;
+environment.yml and the rules' conda environment install the lock and nothing else."""
 
 import re
 import tomllib
+from importlib.metadata import PackageNotFoundError, version
 
+import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*?)\s*$")
+LOCK = "workflow/envs/requirements.lock"
+# The lock's packages whose builds decide the numbers (and the figures' bytes).
+NUMERIC = ("numpy", "scipy", "pandas", "pyarrow", "matplotlib", "scikit-learn")
 
 
-def _parse(entries) -> dict[str, str]:
-    out = {}
-    for entry in entries:
-        if not isinstance(entry, str):
-            continue  # the nested pip: section
-        name, spec = _REQUIREMENT.match(entry).groups()
-        if name.lower() in {"python", "pip"}:
+def _lock(root) -> dict[str, str]:
+    pins = {}
+    for line in (root / LOCK).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
             continue
-        out[name.lower()] = spec.replace(" ", "")
-    return out
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.+\-]+)", line)
+        assert m, f"{LOCK}: {line!r} is not an exact pin (name==version)"
+        name = canonicalize_name(m.group(1))
+        assert name not in pins, f"{LOCK}: {name} pinned twice"
+        pins[name] = m.group(2)
+    return pins
 
 
-def _conda(path) -> dict[str, str]:
-    """The conda packages and those of the nested pip: section (pip options such as
-    --editable left out); a package may be listed in only one of the two."""
+def _project(root) -> dict:
+    return tomllib.loads((root / "pyproject.toml").read_text())["project"]
+
+
+def test_the_lock_pins_every_requirement_within_its_range(root):
+    """Runtime dependencies and the test and slurm extras (what the README and CI
+    install); the bench extra is installed by hand and stays out of the lock."""
+    project, pins = _project(root), _lock(root)
+    extras = project["optional-dependencies"]
+    requirements = project["dependencies"] + extras["test"] + extras["slurm"]
+    for entry in requirements:
+        req = Requirement(entry)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is required by pyproject.toml but not in {LOCK}"
+        assert req.specifier.contains(pins[name]), (
+            f"{LOCK} pins {name}=={pins[name]}, outside pyproject.toml's {req.specifier}"
+        )
+    for name in ("torch", "jax", "jaxlib"):
+        assert name not in pins, f"{name} (bench extra) must not be in {LOCK}"
+
+
+@pytest.mark.parametrize(
+    ("env_file", "lock_ref", "editable"),
+    [
+        ("environment.yml", "workflow/envs/requirements.lock", "."),
+        ("workflow/envs/backproplab.yaml", "requirements.lock", "../.."),
+    ],
+)
+def test_conda_environments_install_the_lock_and_nothing_else(root, env_file, lock_ref, editable):
+    path = root / env_file
     entries = yaml.safe_load(path.read_text())["dependencies"]
-    pip = [
-        entry
-        for section in entries
-        if isinstance(section, dict)
-        for entry in section.get("pip", [])
-        if not entry.startswith("-")
-    ]
-    conda, by_pip = _parse(entries), _parse(pip)
-    assert not conda.keys() & by_pip.keys(), (path.name, conda.keys() & by_pip.keys())
-    return conda | by_pip
+    conda = [e for e in entries if isinstance(e, str)]
+    pip = [e for section in entries if isinstance(section, dict) for e in section["pip"]]
+    assert {re.split(r"[<>=]", e)[0] for e in conda} == {"python", "pip"}, conda
+    assert pip == [f"-r {lock_ref}", f"--editable {editable}"], pip
+    assert (path.parent / lock_ref).resolve() == (root / LOCK).resolve()
+    assert (path.parent / editable).resolve() == root.resolve()
 
 
-def test_environment_yml_mirrors_pyproject(root):
-    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
-    runtime = _parse(project["dependencies"])
-    extras = {}
-    for group in project.get("optional-dependencies", {}).values():
-        extras |= _parse(group)
-    assert _conda(root / "environment.yml") == runtime | extras
-    assert _conda(root / "workflow" / "envs" / "backproplab.yaml") == runtime
+def test_readme_quick_start_installs_the_lock(root):
+    readme = (root / "README.md").read_text()
+    commands = re.findall(r"^python3 -m venv .*$", readme, flags=re.M)
+    assert len(commands) >= 2, commands
+    for command in commands[:2]:
+        assert f"-r {LOCK}" in command, command
+
+
+def test_this_environment_runs_the_locked_numeric_builds(root):
+    """The golden digests hold for these builds: an environment installed without the
+    lock fails here, by name, rather than in a digest mismatch."""
+    pins = _lock(root)
+    for name in NUMERIC:
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            pytest.fail(f"{name} is not installed")
+        assert installed == pins[canonicalize_name(name)], (
+            f"{name} {installed} is installed, the lock pins {pins[canonicalize_name(name)]}: "
+            f"install with `pip install -r {LOCK} -e '.[test]'`"
+        )
 
 
 def test_every_rule_env_file_exists(root):

@@ -21,7 +21,7 @@ def settings(root):
 
 @pytest.fixture(scope="module")
 def table(settings):
-    return refs.compute_references(settings["references"])
+    return refs.compute_references(settings["references"], settings["band_nudges"])
 
 
 def test_tolerance_is_half_a_unit_in_the_last_printed_digit():
@@ -30,12 +30,21 @@ def test_tolerance_is_half_a_unit_in_the_last_printed_digit():
     assert refs.tolerance("1.0000") == pytest.approx(5e-5)
 
 
-def test_every_required_number_agrees(table):
+def test_every_required_number_passes_its_check(table):
     required = table[table.required]
-    assert required.agrees.all(), required[~required.agrees]
+    assert required.passes.all(), required[~required.passes]
     refs.gate(table)
     assert set(table.reference) == {"mazur", "seed003", "seed001"}
     np.testing.assert_allclose(table.difference, table.computed - table.published_value)
+    digits = table[table.check == "digits"]
+    assert (digits.passes == digits.agrees).all()
+    band = table[table.check == "band"]
+    tol = band.tolerance
+    inside = (band.band_low - tol <= band.published_value) & (
+        band.published_value <= band.band_high + tol
+    )
+    assert (band.passes == inside).all()
+    assert ((band.band_low <= band.computed) & (band.computed <= band.band_high)).all()
 
 
 def _one(table, quantity, reading_prefix):
@@ -54,22 +63,58 @@ def test_mazur_figures_are_reproduced_under_the_posts_own_reading(table):
     assert not described.agrees and computed.agrees  # after 9,999 updates
 
 
-def test_seed001_drifts_between_the_printed_epochs_that_match(table):
+def test_seed001_is_checked_to_its_digits_before_the_chaos_and_by_its_band_after(table):
+    """Epoch 100 comes before the chaos sets in: the 32 one-ulp replays agree to 1e-8,
+    far inside the printed precision, so the printed digits must match. From about epoch
+    120 at lr 0.5, rounding decides the digits; measured bands at epoch 200: 0.027-0.041
+    on AVX2 kernels (canonical) and 0.025-0.041 on AVX-512 ones, against a printed
+    0.0317 (a tolerance of 5e-5). Every printed number is required either way."""
     seed001 = table[table.reference == "seed001"]
-    assert _one(seed001, "loss at Epoch 100", "printed").agrees
-    assert _one(seed001, "loss at Epoch 1000", "printed").agrees
-    assert not _one(seed001, "loss at Epoch 200", "printed").agrees
-    early = _one(seed001, "loss change after a 1-ulp nudge, epoch 99", "measured")
-    later = [
-        _one(seed001, f"loss change after a 1-ulp nudge, epoch {e}", "measured") for e in (150, 199)
-    ]
-    assert early.computed < 1e-8 and all(row.computed > 0.1 for row in later)
+    assert seed001.required.all()
+    early = _one(seed001, "loss at Epoch 100", "printed")
+    assert early.conditioning == "well conditioned" and early.check == "digits"
+    assert early.agrees and early.band_high - early.band_low < 1e-8
+    for epoch in (200, 300):
+        row = _one(seed001, f"loss at Epoch {epoch}", "printed")
+        assert row.conditioning == "chaotic" and row.check == "band"
+        assert row.band_high - row.band_low > 10 * row.tolerance
+        assert row.passes
+
+
+def test_nudged_copies_move_one_weight_by_one_ulp_each():
+    model = bpl.MLP([2, 3, 1], ["tanh", "sigmoid"], "bce")
+    params = model.init([7], "lecun_normal")
+    copies = refs.nudged_copies(params, 8)
+    W0 = copies[0][0]
+    assert W0.shape == (9, 2, 3)
+    for layer, (W, b) in enumerate(copies):
+        np.testing.assert_array_equal(W[0], params[layer][0][0])
+        np.testing.assert_array_equal(b, np.repeat(params[layer][1], 9, axis=0))
+    moved = W0[1:] != W0[:1]
+    assert (moved.sum(axis=(1, 2)) == 1).all()  # one weight per copy
+    ulps = (W0[1:] - W0[:1])[moved] / np.spacing(np.abs(W0[:1].repeat(8, axis=0)[moved]))
+    np.testing.assert_array_equal(np.abs(ulps), 1.0)
+    np.testing.assert_array_equal(np.sign(ulps), [1, -1] * 4)  # up, then down
+    with pytest.raises(ValueError, match="only 9 weights"):
+        refs.nudged_copies(params, 19)
+
+
+def test_a_number_outside_its_rounding_band_fails_the_gate_by_name(settings):
+    changed = copy.deepcopy(settings["references"])
+    changed["seed001"]["log"][1]["loss"] = "0.0500"  # epoch 200: its band is 0.025-0.041
+    table = refs.compute_references(changed, settings["band_nudges"])
+    row = _one(table, "loss at Epoch 200", "printed")
+    assert row.check == "band" and not row.passes
+    with pytest.raises(
+        AssertionError, match=r"seed001: loss at Epoch 200 .* outside its rounding band"
+    ):
+        refs.gate(table)
 
 
 def test_a_wrong_published_number_fails_the_gate(settings):
     changed = copy.deepcopy(settings["references"])
     changed["mazur"]["error_before"] = "0.298371119"
-    table = refs.compute_references(changed)
+    table = refs.compute_references(changed, settings["band_nudges"])
     with pytest.raises(AssertionError, match="mazur: total error before"):
         refs.gate(table)
 

@@ -163,26 +163,21 @@ def test_spiral_legacy_data_and_weights_are_the_notebooks_bit_for_bit(spiral_leg
         np.testing.assert_array_equal(b[0], 0.0)
 
 
-def test_spiral_legacy_printed_log(spiral_legacy):
-    """Epoch 100 and the final epoch match the printed digits.
+def test_spiral_legacy_printed_log_before_the_chaos(spiral_legacy):
+    """Epoch 100 matches the printed digits, on every machine.
 
     The notebook prints the loss computed inside loop iteration ``k`` (1-based) before
-    that iteration's update, which is our epoch ``k - 1``. The printed epochs 200-900
-    are not reproducible to their digits (see the next test for why); measured with
-    this engine: +5.5% at 200, +0.4% at 300, -0.5% at 400, +0.5% at 500, -0.2% at 600,
-    -1.1% at 700, +0.3% at 800, +1.3% at 900, -0.9% at 1000 (printed to 2 digits).
-    They move with any change to the engine's rounding, hence the loose bound below.
+    that iteration's update, which is our epoch ``k - 1``. Up to about epoch 120 the run
+    is well conditioned (the next test: one-ulp nudges move epoch 99 by less than 1e-8).
+    The printed epochs from 200 on are decided by rounding: which digits a machine gets
+    depends on its kernels, so they are checked against their rounding bands instead
+    (``tests/test_references.py``), never digit by digit.
     """
     model, params, X, y = spiral_legacy
-    result = bpl.train(model, params, X, y, lr=0.5, epochs=1000)
-    loss, acc = result.history["loss"][0], result.history["accuracy"][0]
-    for printed_epoch in (100, 1000):
-        printed_loss, printed_acc = SPIRAL_PRINTED[printed_epoch]
-        assert_printed(loss[printed_epoch - 1], printed_loss)
-        assert_printed(acc[printed_epoch - 1], printed_acc)
-    drift = {e: loss[e - 1] / float(p[0]) - 1 for e, p in SPIRAL_PRINTED.items()}
-    assert all(abs(d) < 0.15 for d in drift.values()), drift
-    assert all(acc[e - 1] >= float(p[1]) - 0.0025 for e, p in SPIRAL_PRINTED.items())
+    result = bpl.train(model, params, X, y, lr=0.5, epochs=100)
+    printed_loss, printed_acc = SPIRAL_PRINTED[100]
+    assert_printed(result.history["loss"][0][99], printed_loss)
+    assert_printed(result.history["accuracy"][0][99], printed_acc)
 
 
 def test_spiral_at_lr_half_amplifies_one_ulp(spiral_legacy):

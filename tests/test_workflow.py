@@ -2,6 +2,7 @@
 traces readable with plain pandas, nothing rerun when nothing changed, and a new seed
 scheduling only its own experiment while every existing run's trace stays bit-identical."""
 
+import os
 import re
 import subprocess
 import sys
@@ -10,12 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from backproplab import numerics, traces
+
 pytestmark = pytest.mark.slow
 
 
-def _snakemake(workdir, *args, check=True):
+def _snakemake(workdir, *args, check=True, env=None):
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout + proc.stderr
@@ -36,8 +39,27 @@ def _scheduled(output: str) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, copy_workflow):
     work = copy_workflow(tmp_path_factory.mktemp("pipeline"))
-    _snakemake(work, "--configfile", "config/test.yaml")
+    # Started from a shell that asks OpenBLAS for other kernels: the Snakefile's numerics
+    # profile must win in every job (test_every_job_computed_with_the_profiles_kernels).
+    env = os.environ | {"OPENBLAS_CORETYPE": "Sandybridge"}
+    _snakemake(work, "--configfile", "config/test.yaml", env=env)
     return work
+
+
+def test_every_job_computed_with_the_profiles_kernels(workdir):
+    """Every trace and validation table records the canonical numerics (on a CPU that
+    can take the pin), whatever the calling shell's environment asked for."""
+    expected = numerics.effective_profile("canonical")
+    files = sorted((workdir / "results").glob("**/*.parquet"))
+    assert len(files) > 20
+    for path in files:
+        used = traces.read_metadata(path)["provenance"]["numerics"]
+        assert used["profile"] == expected, (path, used)
+        assert used["blas_threads"] == 1, (path, used)
+        if expected == "canonical":
+            assert used["blas_kernel"] == "Haswell" and used["numpy_dispatch"] == ["X86_V3"]
+    log = (workdir / "logs" / "validation" / "references.log").read_text()
+    assert f"numerics: {expected}; kernels" in log
 
 
 def test_traces_read_back_with_plain_pandas(workdir):

@@ -70,7 +70,30 @@ def validate(config: Mapping) -> dict:
     if error is not None:
         raise ConfigError(_describe(error))
     apply_defaults(config, schema(), schema())
+    _check_seed001_reference(config["validation"]["references"]["seed001"])
     return config
+
+
+def _check_seed001_reference(ref: dict) -> None:
+    """Every printed number of seed 001 is checked (against its rounding band where
+    rounding decides it), so each must name something the replay computes."""
+    where = "validation.references.seed001"
+    for i, entry in enumerate(ref["log"]):
+        if entry["epoch"] > ref["epochs"]:
+            raise ConfigError(
+                f"{where}.log[{i}].epoch: {entry['epoch']} is past the {ref['epochs']} "
+                f"epochs trained ({where}.epochs)"
+            )
+    epochs = [e["epoch"] for e in ref["log"]]
+    if len(set(epochs)) != len(epochs):
+        raise ConfigError(f"{where}.log: epochs must be unique, got {epochs}")
+    layers = len(ref["sizes"]) - 1
+    for key in ("weight_norms", "gradient_norms"):
+        if len(ref[key]) != layers:
+            raise ConfigError(
+                f"{where}.{key}: {len(ref[key])} numbers for a network of {layers} layers "
+                f"({where}.sizes: {ref['sizes']})"
+            )
 
 
 def _check_finite(value: Any, path: list) -> None:

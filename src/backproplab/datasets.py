@@ -348,9 +348,14 @@ def write_parquet(ds: Dataset, path: str | Path, spec: dict) -> None:
     columns = {f"x{i}": ds.X[:, i] for i in range(ds.X.shape[1])}
     columns |= {f"y{i}": ds.Y[:, i] for i in range(ds.Y.shape[1])}
     table = pa.table({**columns, "split": pa.array(ds.split.tolist(), pa.string())})
-    meta = {b"backproplab.dataset": json.dumps(spec, sort_keys=True).encode()}
+    from .experiments import digest
+    from .traces import atomic_path, provenance
+
+    meta = {
+        b"backproplab.dataset": json.dumps(spec, sort_keys=True).encode(),
+        b"backproplab.provenance": json.dumps(provenance(digest(spec)), sort_keys=True).encode(),
+    }
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-    from .traces import atomic_path
 
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")

@@ -25,6 +25,7 @@ import yaml
 
 from . import traces
 from .figures.data import variant_labels
+from .references import band_text, verdict_text
 from .report_doc import (
     Code,
     Document,
@@ -264,8 +265,8 @@ def _references_table(rows: pd.DataFrame, caption: str) -> Table:
     """The validation stage's published-against-computed rows."""
     table = Table(
         ["reference", "quantity", "reading", "published", "computed", "difference",
-         "agrees", "required"],
-        numeric=[False, False, False, True, True, True, False, False],
+         "rounding band", "conditioning", "verdict"],
+        numeric=[False, False, False, True, True, True, False, False, False],
         caption=caption,
     )  # fmt: skip
     for row in rows.itertuples():
@@ -277,8 +278,9 @@ def _references_table(rows: pd.DataFrame, caption: str) -> Table:
                 row.published or "n/a",
                 f"{row.computed:.10g}",
                 fmt(row.difference, 3),
-                "yes" if row.agrees else "no",
-                "yes" if row.required else "no",
+                band_text(row),
+                row.conditioning,
+                verdict_text(row),
             ]
         )
     return table

@@ -29,6 +29,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import numerics
+
 __all__ = [
     "METRICS_BASE",
     "NORMS_SCHEMA",
@@ -96,9 +98,18 @@ def _git_commit() -> str:
 
 
 def provenance(config_hash: str) -> dict:
-    """Versions, config hash and git commit: what made a file, never when or where."""
+    """Versions, numerics, config hash and git commit: what made a file, never when or
+    where (host details go to the job's log)."""
     packages = {}
-    for name in ("backproplab", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn"):
+    for name in (
+        "backproplab",
+        "numpy",
+        "scipy",
+        "pandas",
+        "pyarrow",
+        "scikit-learn",
+        "matplotlib",
+    ):
         try:
             packages[name] = version(name)
         except PackageNotFoundError:
@@ -106,6 +117,7 @@ def provenance(config_hash: str) -> dict:
     return {
         "python": platform.python_version(),
         "packages": packages,
+        "numerics": numerics.provenance(),
         "config_hash": config_hash,
         "git_commit": _git_commit(),
     }

@@ -31,6 +31,8 @@ import pytest
 import yaml
 from snakemake_runs import scheduled_jobs, snakemake
 
+from backproplab.traces import read_metadata
+
 pytestmark = pytest.mark.cluster
 
 HERE = Path(__file__).resolve().parent
@@ -158,11 +160,14 @@ def test_slurm_run_is_byte_identical_to_a_local_run(cluster, workflow_copy):
     local = _digests(work / "results")
     shutil.rmtree(work / "results")
 
+    # Submitted from a login shell that asks OpenBLAS for other kernels: each job must
+    # still compute with the profile's (the Snakefile sets them, parsed again on the node),
+    # or the bytes below would differ.
     started = time.monotonic()
     output = snakemake(
         work,
         *("--configfile", CONFIG, "--profile", "profiles/slurm", *HARNESS_ARGS),
-        env=cluster.env,
+        env=cluster.env | {"OPENBLAS_CORETYPE": "Sandybridge"},
         timeout=1800,
     )
     wall = time.monotonic() - started
@@ -200,7 +205,10 @@ def test_slurm_run_is_byte_identical_to_a_local_run(cluster, workflow_copy):
         most = math.ceil(n / profile["group-components"][group])
         assert 1 <= len(per_group[group]) <= most, (group, n, per_group[group])
 
-    # The same bytes as the local run.
+    # The same bytes as the local run, computed with the canonical kernels on the node.
+    for path in sorted((work / "results" / "traces").glob("*/runs/*.parquet")):
+        used = read_metadata(path)["provenance"]["numerics"]
+        assert (used["profile"], used["blas_kernel"]) == ("canonical", "Haswell"), (path, used)
     remote = _digests(work / "results")
     differing = sorted(k for k in local.keys() | remote.keys() if local.get(k) != remote.get(k))
     assert not differing, f"{len(differing)} of {len(local)} files differ: {differing[:20]}"

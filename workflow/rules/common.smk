@@ -4,6 +4,7 @@ import json
 
 from snakemake.exceptions import WorkflowError
 
+from backproplab import numerics
 from backproplab.config import ConfigError, validate
 from backproplab.experiments import canonical_json, plan
 from backproplab.validation import stage_spec as gradcheck_stage_spec
@@ -15,6 +16,12 @@ try:
     FIGURES.check(PLAN)
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
+
+# The numerics profile, set in the environment that every job inherits. This file is
+# parsed again on each SLURM node, so the pin is decided there for the node's own CPU; each
+# job also enforces it before numpy loads and fails if it did not take effect.
+NUMERICS = PLAN.config["numerics"]
+numerics.apply(NUMERICS)
 
 
 wildcard_constraints:

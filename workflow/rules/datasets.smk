@@ -12,6 +12,7 @@ rule dataset:
         mem_mb=1000,
         runtime=5,
     params:
+        numerics=NUMERICS,
         spec=dataset_spec,
     script:
         "../scripts/dataset.py"

@@ -29,6 +29,7 @@ rule figure:
         mem_mb=2000,
         runtime=10,
     params:
+        numerics=NUMERICS,
         spec=figure_spec,
     script:
         "../scripts/figure.py"

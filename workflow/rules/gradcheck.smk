@@ -21,6 +21,7 @@ rule gradcheck:
         mem_mb=1500,
         runtime=15,
     params:
+        numerics=NUMERICS,
         spec=gradcheck_spec,
     script:
         "../scripts/gradcheck.py"
@@ -41,6 +42,7 @@ rule references:
         mem_mb=1000,
         runtime=10,
     params:
+        numerics=NUMERICS,
         settings=validation_settings,
     script:
         "../scripts/references.py"
@@ -63,5 +65,7 @@ rule validation_summary:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        numerics=NUMERICS,
     script:
         "../scripts/validation_summary.py"

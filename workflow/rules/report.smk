@@ -34,6 +34,7 @@ rule report:
         mem_mb=2000,
         runtime=10,
     params:
+        numerics=NUMERICS,
         spec=report_spec,
     script:
         "../scripts/report.py"
@@ -57,6 +58,7 @@ rule timings:
         mem_mb=500,
         runtime=5,
     params:
+        numerics=NUMERICS,
         benchmarks=report_benchmarks,
         globs=REPORT_PLAN.BENCHMARK_GLOBS,
     script:

@@ -17,6 +17,7 @@ rule train:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
     params:
+        numerics=NUMERICS,
         block=block_spec,
     script:
         "../scripts/train.py"

@@ -2,7 +2,11 @@
 
 import json
 
-from backproplab import logs, pipeline
+from backproplab import jobs
 
-logs.to_file(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
-pipeline.make_dataset(json.loads(snakemake.params.spec), snakemake.output[0])  # noqa: F821
+# Log to the rule's log and pin the numerics before anything loads numpy.
+sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
+
+from backproplab import pipeline  # noqa: E402
+
+pipeline.make_dataset(json.loads(sm.params.spec), sm.output[0])

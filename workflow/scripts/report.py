@@ -2,8 +2,11 @@
 
 import json
 
-from backproplab import logs, report
+from backproplab import jobs
 
-sm = snakemake  # noqa: F821 (injected by the script directive)
-logs.to_file(sm.log[0])
+# Log to the rule's log and pin the numerics before anything loads numpy.
+sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
+
+from backproplab import report  # noqa: E402
+
 report.write_report(json.loads(sm.params.spec), dict(sm.input.items()), dict(sm.output.items()))

@@ -1,7 +1,10 @@
 """Write the wall time of every job and stage from the benchmark files (rule timings)."""
 
-from backproplab import logs, report
+from backproplab import jobs
 
-sm = snakemake  # noqa: F821 (injected by the script directive)
-logs.to_file(sm.log[0])
+# Log to the rule's log and pin the numerics before anything loads numpy.
+sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
+
+from backproplab import report  # noqa: E402
+
 report.write_timings(sm.params.benchmarks, sm.output[0], sm.params.globs)

@@ -2,8 +2,11 @@
 
 import json
 
-from backproplab import logs, pipeline
+from backproplab import jobs
 
-sm = snakemake  # noqa: F821 (injected by the script directive)
-logs.to_file(sm.log[0])
+# Log to the rule's log and pin the numerics before anything loads numpy.
+sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
+
+from backproplab import pipeline  # noqa: E402
+
 pipeline.train_block(json.loads(sm.params.block), sm.input.dataset, dict(sm.output.items()))

@@ -1,9 +1,12 @@
 """Write the validation summary from its three tables (rule validation_summary)."""
 
-from backproplab import logs, validation
+from backproplab import jobs
 
-sm = snakemake  # noqa: F821 (injected by the script directive)
-logs.to_file(sm.log[0])
+# Log to the rule's log and pin the numerics before anything loads numpy.
+sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
+
+from backproplab import validation  # noqa: E402
+
 validation.write_summary(
     sm.input.gradcheck, sm.input.seed_formulas, sm.input.references, sm.output[0]
 )
