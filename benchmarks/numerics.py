@@ -72,12 +72,10 @@ def main() -> None:
         )
     print(f"\n{'workload':32s} {'canonical s':>12s} {'native s':>10s} {'canonical/native':>17s}")
     for name in runs["canonical"][0]["seconds"]:
-        median = {
-            p: statistics.median(r["seconds"][name] for r in runs[p]) for p in PROFILES
-        }
+        median = {p: statistics.median(r["seconds"][name] for r in runs[p]) for p in PROFILES}
         ratio = median["canonical"] / median["native"]
         print(f"{name:32s} {median['canonical']:12.3f} {median['native']:10.3f} {ratio:17.2f}")
-    print(f"\nscale {args.scale}, {args.repeat} workers per profile, medians; keep the machine idle")
+    print(f"\nscale {args.scale}, {args.repeat} workers per profile, medians; machine idle?")
 
 
 if __name__ == "__main__":

@@ -173,3 +173,31 @@ def test_a_lax_threshold_lets_a_seed_formula_through_and_fails_the_gate(settings
     formulas = sf.check_seed_formulas(lax, sf.SEED_FORMULAS[:1])
     with pytest.raises(GradcheckError, match="seed000_mse_gradient"):
         sf.gate(formulas)
+
+
+@pytest.mark.slow
+def test_the_references_stage_fails_on_a_number_outside_its_band(tmp_path, copy_workflow, root):
+    """Through Snakemake: the references job stops on a wrong printed number, names it and
+    its band in the log, and publishes no table."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    copy_workflow(tmp_path)
+    config = yaml.safe_load((root / "config" / "test.yaml").read_text())
+    log = cfg.defaults_of("seed001_reference")["log"]
+    log[1]["loss"] = "0.0500"  # epoch 200: its band is 0.025-0.041
+    config["validation"] = {"references": {"seed001": {"log": log}}}
+    (tmp_path / "wrong.yaml").write_text(yaml.safe_dump(config))
+    target = "results/validation/references.parquet"
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile", "wrong.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    text = (tmp_path / "logs" / "validation" / "references.log").read_text()
+    assert "seed001: loss at Epoch 200" in text and "outside its rounding band" in text, text
+    assert not (tmp_path / target).exists()

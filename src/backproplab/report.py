@@ -346,6 +346,16 @@ def _validation(ev: Evidence, summary_path) -> Section:
     return sec
 
 
+def _numerics_text(used: dict | None) -> str:
+    if not used:
+        return "not recorded"
+    return (
+        f"{used['profile']} (OpenBLAS {used['blas_kernel']} kernels, numpy "
+        f"{'+'.join(used['numpy_dispatch']) or 'baseline'} loops, "
+        f"{used['blas_threads']} BLAS thread)"
+    )
+
+
 def _provenance(spec: dict, runs_files: list[Path]) -> Section:
     table = Table(["item", "value"])
     table.rows.append(["python", platform.python_version()])
@@ -363,9 +373,18 @@ def _provenance(spec: dict, runs_files: list[Path]) -> Section:
         }
     )
     table.rows.append(["git commit(s) of the traces", ", ".join(commits) or "\u2013"])
+    used = sorted(
+        {
+            _numerics_text(traces.read_metadata(p).get("provenance", {}).get("numerics"))
+            for p in runs_files
+        }
+    )
+    table.rows.append(["numerics of the traces", "; ".join(used) or "\u2013"])
     table.caption = (
-        "What made this report: package versions, the hash of the validated config, and "
-        "the commit of the workflow (and of the code that wrote the traces)."
+        "What made this report: package versions, the hash of the validated config, the "
+        "commit of the workflow (and of the code that wrote the traces), and the numerics "
+        "profile and kernels that computed the traces (canonical: the same bits on every "
+        "x86-64 CPU with AVX2 and FMA)."
     )
     return Section("Provenance", "provenance", [table])
 
