@@ -14,6 +14,23 @@ import pytest  # noqa: E402
 from backproplab import config as cfg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# Markers whose tests run only when selected (`pytest -m cluster tests/cluster`): they
+# need root, apt and minutes of daemons or emulation. .ci/run selects each.
+OPT_IN = {
+    "cluster": "starts a real SLURM (root, apt); run: pytest -m cluster",
+    "crosscpu": "emulates other CPUs with qemu-user; run: pytest -m crosscpu",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    selected = config.getoption("markexpr") or ""
+    for marker, reason in OPT_IN.items():
+        if marker in selected:
+            continue
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if item.get_closest_marker(marker):
+                item.add_marker(skip)
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
 
 

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from backproplab import digests, numerics
+from backproplab import digests, numerics, traces
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "test-config.json"
@@ -55,17 +55,7 @@ def assert_same(expected: dict, actual: dict, what: str) -> None:
 
 # -- (a) the digests ----------------------------------------------------------------------
 
-STATE = pa.schema(
-    [
-        ("run_id", pa.dictionary(pa.int32(), pa.string())),
-        ("epoch", pa.int32()),
-        ("layer", pa.int16()),
-        ("tensor", pa.dictionary(pa.int8(), pa.string())),
-        ("i", pa.int32()),
-        ("j", pa.int32()),
-        ("value", pa.float64()),
-    ]
-)
+STATE = traces.STATE_SCHEMA
 
 
 def _state_table(seed=0, runs=3) -> pa.Table:
