@@ -126,3 +126,21 @@ def test_importing_the_package_loads_no_numpy():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+def test_provenance_names_numpys_own_blas_whatever_else_is_loaded():
+    """scipy (which scikit-learn loads) brings a second OpenBLAS; which one threadpoolctl
+    lists first depends on load order, and provenance must not."""
+    proc = _fresh_python(
+        "import json, threadpoolctl\n"
+        "from backproplab import numerics\n"
+        "numerics.apply('canonical')\n"
+        "import scipy.linalg, numpy\n"
+        "libs = [l for l in threadpoolctl.threadpool_info() if l['user_api'] == 'blas']\n"
+        "own = [l for l in libs if '/numpy.libs/' in l['filepath']]\n"
+        "print(json.dumps([len(libs), own[0]['version'], numerics.in_use()['blas']]))\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    n_libs, numpy_blas, recorded = json.loads(proc.stdout)
+    assert n_libs >= 2  # numpy's and scipy's
+    assert recorded == f"openblas {numpy_blas}"

@@ -139,8 +139,9 @@ def in_use() -> dict:
     Returns
     -------
     dict
-        ``numpy`` (version), ``blas`` (OpenBLAS version), ``blas_kernel`` (its kernel
-        set, e.g. ``Haswell``), ``blas_threads``, ``numpy_dispatch`` (the enabled CPU
+        ``numpy`` (version), ``blas`` (the version of numpy's OpenBLAS, whatever other
+        BLAS libraries are loaded), ``blas_kernel`` (its kernel set, e.g. ``Haswell``),
+        ``blas_threads``, ``numpy_dispatch`` (the enabled CPU
         dispatch targets of numpy's loops). Identical on every machine of a pinned set:
         no host details.
     """
@@ -148,8 +149,12 @@ def in_use() -> dict:
     import threadpoolctl
     from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
 
+    # numpy's own OpenBLAS: scipy (loaded by scikit-learn) brings a second one, and the
+    # order in which threadpoolctl lists them depends on what loaded first.
+    numpy_dir = Path(np.__file__).resolve().parent
     blas = [lib for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
-    first = blas[0] if blas else {}
+    own = [lib for lib in blas if _beside(Path(lib["filepath"]), numpy_dir)]
+    first = (own or blas or [{}])[0]
     return {
         "numpy": np.__version__,
         "blas": f"{first.get('internal_api', 'none')} {first.get('version', '')}".strip(),
@@ -157,6 +162,12 @@ def in_use() -> dict:
         "blas_threads": int(first.get("num_threads", 0)),
         "numpy_dispatch": [t for t in __cpu_dispatch__ if __cpu_features__.get(t)],
     }
+
+
+def _beside(library: Path, numpy_dir: Path) -> bool:
+    """Whether ``library`` ships with numpy (its wheel's ``numpy.libs`` or ``.libs``)."""
+    site = numpy_dir.parent
+    return library.resolve().parent in {site / "numpy.libs", numpy_dir / ".libs", numpy_dir}
 
 
 def _host() -> str:
