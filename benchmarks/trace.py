@@ -23,7 +23,7 @@ and with one BLAS thread (as the pipeline pins it):
 - ``(m) + metrics``: the same with the loss, accuracy and the test split's loss and
   accuracy every epoch, as the pipeline records them, but no trace hook and no files:
   the metrics' share of (b), for attribution only;
-- ``(b) pipeline``: ``pipeline.train_block``, the function the workflow's train job
+- ``(b) pipeline``: ``train_job.train_block``, the function the workflow's train job
   calls, with a trace config of metrics every epoch, the state table every 10 epochs
   (by default W and b, the config's default; ``--state all`` records every tensor the
   schema allows, W, b, dW, db, z, a, where z and a hold a value per sample and unit and
@@ -59,8 +59,9 @@ import threadpoolctl
 
 import backproplab as bpl
 from backproplab import config as cfg
-from backproplab import datasets, pipeline
+from backproplab import datasets
 from backproplab.experiments import canonical_json, plan
+from backproplab.training import job as train_job
 
 RUNS = 25
 TABLES = ("runs", "metrics", "state", "norms")
@@ -126,13 +127,13 @@ class Block:
         self.name, self.spec = name, spec
         self.dir = workdir / name
         self.dataset = self.dir / "dataset.parquet"
-        pipeline.make_dataset(spec["dataset_spec"], self.dataset)
+        datasets.make(spec["dataset_spec"], self.dataset)
         ds = datasets.read_parquet(self.dataset)
         self.X, self.Y = ds.part("train")
         self.eval_sets = {"test": ds.part("test")} if (ds.split == "test").any() else {}
         m = spec["model"]
         self.mlp = bpl.MLP(m["sizes"], m["activations"], m["loss"])
-        self.params = pipeline._init_params(spec, self.mlp)
+        self.params = train_job._init_params(spec, self.mlp)
         tr = spec["train"]
         self.epochs = tr["epochs"]
         self.kwargs = {
@@ -171,7 +172,7 @@ class Block:
 
     def pipeline(self) -> None:
         """(b): the workflow's train job, minus Snakemake and the interpreter start-up."""
-        pipeline.train_block(self.spec, self.dataset, self.out)
+        train_job.train_block(self.spec, self.dataset, self.out)
 
     def written(self) -> dict[str, int]:
         return {t: path.stat().st_size for t, path in self.out.items()}

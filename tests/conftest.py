@@ -31,6 +31,8 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker(marker):
                 item.add_marker(skip)
+
+
 WORKFLOW_FILES = ("Snakefile", "workflow", "config", "profiles")
 
 

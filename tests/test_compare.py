@@ -381,8 +381,9 @@ def test_cli_unreadable_trace_file_is_exit_2(tree_a, tmp_path, capsys):
 
 def test_real_training_twice_is_identical_and_one_ulp_is_rounding(tmp_path, test_config):
     from backproplab import config as cfg
-    from backproplab import pipeline
+    from backproplab import datasets
     from backproplab.experiments import plan
+    from backproplab.training import job as train_job
 
     test_config["experiments"] = {"encoder": test_config["experiments"]["encoder"]}
     p = plan(cfg.validate(test_config))
@@ -390,13 +391,13 @@ def test_real_training_twice_is_identical_and_one_ulp_is_rounding(tmp_path, test
     for side in ("a", "b"):
         base = tmp_path / side / "results"
         data = base / "datasets" / f"{exp.dataset}.parquet"
-        pipeline.make_dataset(p.config["datasets"][exp.dataset], data)
+        datasets.make(p.config["datasets"][exp.dataset], data)
         for block in exp.blocks:
             out = {
                 t: base / f"traces/encoder/{t}/{block.name}.parquet"
                 for t in ("runs", "metrics", "state", "norms")
             }
-            pipeline.train_block(p.block_spec("encoder", block.name), data, out)
+            train_job.train_block(p.block_spec("encoder", block.name), data, out)
     a, b = tmp_path / "a" / "results", tmp_path / "b" / "results"
     result = compare.compare_trees(a, b)
     assert result.passed, result.problems

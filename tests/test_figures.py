@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 
 from backproplab import config as cfg
-from backproplab import figures, pipeline
+from backproplab import datasets, figures
 from backproplab.config import ConfigError
 from backproplab.experiments import plan
 from backproplab.figures import catalog
 from backproplab.figures.data import variant_labels
 from backproplab.figures.perturbation import nudge
+from backproplab.training import job as train_job
 
 
 def _plan(config):
@@ -29,7 +30,7 @@ def _plan(config):
 def _train(p, base):
     """Generate the data sets and train every block of plan ``p`` under ``base``."""
     for name in {e.dataset for e in p.experiments.values()}:
-        pipeline.make_dataset(p.config["datasets"][name], base / f"datasets/{name}.parquet")
+        datasets.make(p.config["datasets"][name], base / f"datasets/{name}.parquet")
     for exp in p.experiments.values():
         for block in exp.blocks:
             out = {
@@ -37,7 +38,7 @@ def _train(p, base):
                 for t in ("runs", "metrics", "state", "norms")
             }
             spec = p.block_spec(exp.name, block.name)
-            pipeline.train_block(spec, base / f"datasets/{exp.dataset}.parquet", out)
+            train_job.train_block(spec, base / f"datasets/{exp.dataset}.parquet", out)
 
 
 def _render(p, base, experiment, kind, out_dir):

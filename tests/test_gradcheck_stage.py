@@ -12,12 +12,13 @@ import pytest
 import yaml
 
 from backproplab import config as cfg
-from backproplab import pipeline
+from backproplab import datasets
 from backproplab import references as refs
 from backproplab import seed_formulas as sf
 from backproplab import validation as gc
 from backproplab.engine.activations import Sigmoid
 from backproplab.experiments import plan
+from backproplab.training import job as train_job
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def trained(root, tmp_path_factory):
     work = tmp_path_factory.mktemp("gradcheck")
     the_plan = plan(cfg.validate(cfg.load(root / "config" / "test.yaml")))
     for name in {e.dataset for e in the_plan.experiments.values()}:
-        pipeline.make_dataset(the_plan.config["datasets"][name], work / f"{name}.parquet")
+        datasets.make(the_plan.config["datasets"][name], work / f"{name}.parquet")
     inputs = {}
     for name, exp in the_plan.experiments.items():
         inputs[f"{name}_dataset"] = str(work / f"{exp.dataset}.parquet")
@@ -40,7 +41,7 @@ def trained(root, tmp_path_factory):
                 t: work / name / t / f"{block.name}.parquet"
                 for t in ("runs", "metrics", "state", "norms")
             }
-            pipeline.train_block(
+            train_job.train_block(
                 the_plan.block_spec(name, block.name), inputs[f"{name}_dataset"], out
             )
     return the_plan, inputs, work

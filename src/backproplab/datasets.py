@@ -9,6 +9,7 @@ Every generator takes its randomness from an explicit seed. A data set is a
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,3 +370,17 @@ def read_parquet(path: str | Path) -> Dataset:
     X = frame[[c for c in frame.columns if c.startswith("x")]].to_numpy(dtype=float)
     Y = frame[[c for c in frame.columns if c.startswith("y")]].to_numpy(dtype=float)
     return Dataset(X, Y, frame["split"].to_numpy(dtype=str))
+
+
+def make(spec: dict, out: str | Path) -> None:
+    """The dataset job: generate the data set ``spec`` describes and write it to ``out``
+    (Parquet), logging its shape."""
+    ds = generate(spec)
+    write_parquet(ds, out, spec)
+    logging.getLogger(__name__).info(
+        "wrote %s: X %s, Y %s, %d test samples",
+        out,
+        ds.X.shape,
+        ds.Y.shape,
+        int((ds.split == "test").sum()),
+    )

@@ -1,7 +1,7 @@
 """Replay a config's training in one process: its data sets and trace tables, no Snakemake.
 
 The same work as the workflow's ``dataset`` and ``train`` rules, with the same functions
-(``pipeline.make_dataset``, ``pipeline.train_block``), the same block specs and the same
+(``datasets.make``, ``train_job.train_block``), the same block specs and the same
 paths under ``RESULTS_DIR``::
 
     RESULTS_DIR/datasets/{dataset}.parquet
@@ -19,7 +19,7 @@ host), to check that another CPU computes the same bits (``tests/cross_cpu``)::
     python -m backproplab.replay CONFIG RESULTS_DIR [--numerics canonical|native] [--no-validation]
 
 The numerics profile is applied before numpy is imported: this module imports nothing
-that imports numpy at module level, and :func:`replay` imports the pipeline only after
+that imports numpy at module level, and :func:`replay` imports the jobs only after
 ``numerics.apply``. It prints one JSON line ``{"numerics": ...}`` with the kernels in
 use (``numerics.enforce``) and the emulated CPU's features as numpy detected them, and
 the time of each step on stderr. Relative paths in the config (a data set's ``path``)
@@ -113,8 +113,9 @@ def replay(
     provenance = numerics.enforce(profile)
     # After the profile: these import numpy.
     from . import config as cfg
-    from . import pipeline
+    from . import datasets
     from .experiments import plan
+    from .training import job as train_job
 
     if log is None:
 
@@ -134,7 +135,7 @@ def replay(
     for name in used:
         t = time.perf_counter()
         path = results / "datasets" / f"{name}.parquet"
-        pipeline.make_dataset(PLAN.config["datasets"][name], path)
+        datasets.make(PLAN.config["datasets"][name], path)
         seconds[f"datasets/{name}"] = time.perf_counter() - t
         files.append(path.relative_to(results).as_posix())
         log(f"replay: datasets/{name} in {seconds[f'datasets/{name}']:.2f} s")
@@ -146,7 +147,7 @@ def replay(
                 table: results / "traces" / experiment / table / f"{block.name}.parquet"
                 for table in TRACE_TABLES
             }
-            pipeline.train_block(PLAN.block_spec(experiment, block.name), dataset, out)
+            train_job.train_block(PLAN.block_spec(experiment, block.name), dataset, out)
             key = f"traces/{experiment}/{block.name}"
             seconds[key] = time.perf_counter() - t
             files += [p.relative_to(results).as_posix() for p in out.values()]

@@ -1,5 +1,6 @@
-"""Training asks a scheduler for what its block needs (workflow/rules/common.smk), and a
-sweep of 100,000 runs is hundreds of jobs, planned in seconds."""
+"""Training asks a scheduler for what its block needs (backproplab.training.plan, wired in
+workflow/rules/common.smk), and a sweep of 100,000 runs is hundreds of jobs, planned in
+seconds."""
 
 import collections
 import copy
@@ -11,9 +12,10 @@ from snakemake_runs import resources, scheduled_jobs, snakemake
 
 from backproplab import config as cfg
 from backproplab.experiments import plan
+from backproplab.training.plan import MIN_MEM_MB, MIN_RUNTIME_MINUTES
 
-# The least a training job asks for (train_mem_mb, train_runtime in common.smk).
-FLOOR = (1000, 10)
+# The least a training job asks for.
+FLOOR = (MIN_MEM_MB, MIN_RUNTIME_MINUTES)
 
 
 def _train_requests(work, config: dict, name: str) -> dict[str, tuple[int, int]]:

@@ -10,6 +10,7 @@ from backproplab.experiments import canonical_json, plan
 from backproplab.validation import stage_spec as gradcheck_stage_spec
 from backproplab.figures import catalog as FIGURES
 from backproplab import report_plan as REPORT_PLAN
+from backproplab.training.plan import Resources as TrainResources
 
 try:
     PLAN = plan(validate(config))
@@ -146,76 +147,16 @@ def all_targets():
     return targets
 
 
-# Resources: what each job asks a scheduler for (see profiles/). Training runs on one core
-# by design (BLAS pinned to one thread, so that results never depend on the machine); its
-# memory and wall time grow with the block and are estimated from it below. The estimates
-# were checked against blocks of 1 to 1,000 runs (spiral, digits, online updates, with and
-# without per-sample state) on a shared 2-core machine: the requests were 1.5 to 2.2 times
-# the memory and at least 3 times the wall time the jobs used. A job that still runs out
-# is retried with its request times the attempt (profiles/slurm sets `retries`).
-import functools
-import itertools
-import math
-
-from backproplab.datasets import dataset_info
-from backproplab.experiments import state_values_per_run
-
-
-@functools.cache
-def n_train_samples(dataset):
-    """Training samples of a data set (a user's file is read once, not once per job)."""
-    spec = PLAN.config["datasets"][dataset]
-    return dataset_info(spec, f"datasets.{dataset}").n_train
-
-
-@functools.cache
-def train_load(experiment, block):
-    """(seconds, bytes) that training one block is expected to need.
-
-    Time: a start-up, a cost per mini-batch step (Python overhead, shared by the block's
-    runs), a cost per run and epoch that grows with samples x (weights + 40 units)
-    (matrix products, then element-wise activations), and one per state row written.
-    Memory: about 600 MB for the job's Snakemake processes and the script's interpreter
-    and libraries; then, with a margin of half, the per-sample work arrays and metric
-    history of every run, and the largest batch of state rows in flight (one tensor of
-    one layer for every run).
-    """
-    exp = PLAN.experiments[experiment]
-    blk = exp.block(block)
-    variant = exp.variant(blk.variant)
-    sizes, train, trace = variant.model["sizes"], variant.train, exp.spec["trace"]
-    runs, epochs, n = len(blk.runs), train["epochs"], n_train_samples(exp.dataset)
-    # Test samples are evaluated at every record too; a data set without a test split
-    # is overestimated by at most a third.
-    n_all = n / (1 - PLAN.config["datasets"][exp.dataset].get("test_fraction", 0))
-    units = sum(sizes[1:])
-    weights = sum((i + 1) * o for i, o in itertools.pairwise(sizes))
-    batch = train["batch_size"]
-    steps = epochs * (1 if batch is None else math.ceil(n / batch))
-    records = epochs // trace["metrics_every"] + 1
-    state_rows = runs * state_values_per_run(variant, exp.spec, n)
-    seconds = (
-        30
-        + 5e-4 * steps
-        + runs * epochs * (5e-5 + 1e-9 * n_all * (weights + 40 * units))
-        + 2e-7 * state_rows
-    )
-    widths = [i * o for i, o in itertools.pairwise(sizes)]
-    if {"z", "a"} & set(trace["state"]):
-        widths += [n * o for o in sizes[1:]]
-    working = 8 * runs * (5 * n_all * units + 8 * weights + 8 * records)
-    in_flight = 60 * runs * max(widths)
-    return seconds, 6e8 + 1.5 * (working + in_flight)
+# Resources: what each training job asks a scheduler for (see profiles/), estimated per
+# block by backproplab.training.plan (the other rules ask for fixed amounts).
+TRAIN_RESOURCES = TrainResources(PLAN)
 
 
 def train_mem_mb(wildcards, attempt):
-    """A training job's memory (MB): its estimate, at least 1,000, times the attempt."""
-    _, needed = train_load(wildcards.experiment, wildcards.block)
-    return max(1000, 100 * math.ceil(needed / 1e8)) * attempt
+    """A training job's memory (MB), times the attempt."""
+    return TRAIN_RESOURCES.mem_mb(wildcards.experiment, wildcards.block, attempt)
 
 
 def train_runtime(wildcards, attempt):
-    """A training job's wall time (minutes): twice its estimate, at least 10, times the
-    attempt."""
-    seconds, _ = train_load(wildcards.experiment, wildcards.block)
-    return max(10, math.ceil(2 * seconds / 60)) * attempt
+    """A training job's wall time (minutes), times the attempt."""
+    return TRAIN_RESOURCES.runtime(wildcards.experiment, wildcards.block, attempt)

@@ -7,6 +7,6 @@ from backproplab import jobs
 # Log to the rule's log and pin the numerics before anything loads numpy.
 sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
 
-from backproplab import pipeline  # noqa: E402
+from backproplab import datasets  # noqa: E402
 
-pipeline.make_dataset(json.loads(sm.params.spec), sm.output[0])
+datasets.make(json.loads(sm.params.spec), sm.output[0])

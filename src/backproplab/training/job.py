@@ -1,8 +1,8 @@
-"""What the workflow's scripts call: build a data set, train a block into traces.
+"""The train job: one block of runs trained into its four Parquet trace tables.
 
-Each function takes plain data (the block spec that ``experiments.Plan.block_spec``
+:func:`train_block` takes plain data (the block spec that ``experiments.Plan.block_spec``
 builds, which is also the job's ``params``) and paths, so it runs the same from
-Snakemake, from a test, or by hand.
+Snakemake (rule ``train``), from a test, or by hand.
 """
 
 from __future__ import annotations
@@ -15,29 +15,16 @@ import numpy as np
 import pyarrow as pa
 import threadpoolctl
 
-from . import datasets, traces
-from .engine import MLP, GradientDescent, TraceState, train
-from .experiments import canonical_json, digest
+from .. import datasets, traces
+from ..engine import MLP, GradientDescent, TraceState, train
+from ..experiments import canonical_json, digest
 
-__all__ = ["make_dataset", "train_block"]
+__all__ = ["train_block"]
 
 log = logging.getLogger(__name__)
 
 # Order of the state tensors within an epoch and layer (and their codes in the table).
 _TENSORS = ("W", "b", "dW", "db", "z", "a")
-
-
-def make_dataset(spec: dict, out: str | Path) -> None:
-    """Generate the data set ``spec`` describes and write it to ``out`` (Parquet)."""
-    ds = datasets.generate(spec)
-    datasets.write_parquet(ds, out, spec)
-    log.info(
-        "wrote %s: X %s, Y %s, %d test samples",
-        out,
-        ds.X.shape,
-        ds.Y.shape,
-        int((ds.split == "test").sum()),
-    )
 
 
 class _StateRecorder:
