@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import backproplab as bpl
-from backproplab import gradcheck as gc
-from backproplab import validation
+from backproplab.gradcheck import checks
+from backproplab.gradcheck import differences as gc
 
 LEAKY = {"name": "leaky_relu", "slope": 0.05}
 NETWORKS = [
@@ -97,7 +97,7 @@ def test_kinked_entries_are_reported_apart_and_never_fail():
     }
     rows = {
         (r["layer"], r["tensor"]): r
-        for r in validation.check_rows(model, params, X, Y, grads, settings)[0]
+        for r in checks.check_rows(model, params, X, Y, grads, settings)[0]
     }
     first = rows[(0, "W")]
     assert first["n_kinked"] == 2 and first["max_rel_error_kinked"] > 0.05

@@ -13,11 +13,15 @@ import yaml
 
 from backproplab import config as cfg
 from backproplab import datasets
-from backproplab import references as refs
-from backproplab import seed_formulas as sf
-from backproplab import validation as gc
 from backproplab.engine.activations import Sigmoid
 from backproplab.experiments import plan
+from backproplab.gradcheck import checks as gc
+from backproplab.gradcheck import job
+from backproplab.gradcheck import plan as stage
+from backproplab.gradcheck import references as refs
+from backproplab.gradcheck import seed_formulas as sf
+from backproplab.gradcheck.summary import write_summary
+from backproplab.gradcheck.tables import write_frame
 from backproplab.training import job as train_job
 
 
@@ -60,7 +64,7 @@ def broken_sigmoid_derivative(monkeypatch):
 def test_the_stage_checks_every_variant_seed_checkpoint_layer_and_tensor(trained):
     the_plan, inputs, work = trained
     out = work / "gradcheck.parquet"
-    gc.run(gc.stage_spec(the_plan), inputs, out)
+    job.gradcheck(stage.stage_spec(the_plan), inputs, {"gradcheck": out})
     table = pd.read_parquet(out)
     assert table.passed.all()
     expected = 0
@@ -93,7 +97,7 @@ def test_a_broken_engine_fails_the_stage_naming_where(trained, broken_sigmoid_de
         r"layer 0, tensor W: \d+ of 24 entries off"
     )
     with pytest.raises(gc.GradcheckError, match=pattern) as failure:
-        gc.run(gc.stage_spec(the_plan), inputs, out)
+        job.gradcheck(stage.stage_spec(the_plan), inputs, {"gradcheck": out})
     message = str(failure.value)
     # Every variant that differentiates a sigmoid fails, in every layer; moons, whose
     # sigmoid output is fused with bce and whose hidden layers are leaky ReLUs, does not.
@@ -135,11 +139,11 @@ def test_the_subsample_is_fixed_and_in_data_set_order():
 def test_the_summary_reports_the_three_tables(trained):
     the_plan, inputs, work = trained
     settings = the_plan.config["validation"]
-    gc.run(gc.stage_spec(the_plan), inputs, work / "gradcheck.parquet")
-    gc.write_frame(refs.compute_references(settings["references"]), work / "refs.parquet", {})
+    job.gradcheck(stage.stage_spec(the_plan), inputs, {"gradcheck": work / "gradcheck.parquet"})
+    write_frame(refs.compute_references(settings["references"]), work / "refs.parquet", {})
     formulas = sf.check_seed_formulas(settings)
-    gc.write_frame(formulas, work / "formulas.parquet", {})
-    gc.write_summary(
+    write_frame(formulas, work / "formulas.parquet", {})
+    write_summary(
         work / "gradcheck.parquet", work / "formulas.parquet", work / "refs.parquet", work / "s.md"
     )
     text = (work / "s.md").read_text()

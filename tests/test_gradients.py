@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import backproplab as bpl
-from backproplab.gradcheck import numerical_grads, relative_error
+from backproplab.gradcheck.differences import numerical_grads, relative_error
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", {"name": "leaky_relu", "slope": 0.05}]
 OUTPUT_LOSS = [

@@ -9,9 +9,9 @@ import pytest
 
 import backproplab as bpl
 from backproplab import config as cfg
-from backproplab import references as refs
-from backproplab import seed_formulas as sf
-from backproplab.validation import GradcheckError
+from backproplab.gradcheck import references as refs
+from backproplab.gradcheck import seed_formulas as sf
+from backproplab.gradcheck.checks import GradcheckError
 
 
 @pytest.fixture(scope="module")

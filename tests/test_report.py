@@ -19,7 +19,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from backproplab.report_doc import (
+from backproplab.report.document import (
     Code,
     Document,
     Figure,
@@ -28,7 +28,7 @@ from backproplab.report_doc import (
     render_html,
     render_markdown,
 )
-from backproplab.report_tables import Table, convergence_epochs, fmt, mean_std
+from backproplab.report.tables import Table, convergence_epochs, fmt, mean_std
 
 HOSTILE = '<script>alert("x")</script> & <img src=x onerror=alert(1)> | *bold* `code`'
 

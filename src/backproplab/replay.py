@@ -51,23 +51,19 @@ def _cpu_features() -> dict[str, bool]:
 
 def _validate(PLAN, results: Path, seconds: dict, log) -> list[str]:
     """The validation stage's three tables, as rules ``gradcheck`` and ``references``
-    compute them (the same inputs, spec and settings as in workflow/rules/common.smk)."""
-    from . import references, validation
+    compute them (the same jobs, inputs, spec and settings as in workflow/rules/common.smk)."""
+    from .gradcheck import job
+    from .gradcheck import plan as stage
 
     out = results / "validation"
     t = time.perf_counter()
-    inputs = {}
-    for name, exp in PLAN.experiments.items():
-        inputs[f"{name}_dataset"] = results / "datasets" / f"{exp.dataset}.parquet"
-        for table in ("runs", "state"):
-            inputs[f"{name}_{table}"] = [
-                results / "traces" / name / table / f"{b.name}.parquet" for b in exp.blocks
-            ]
-    validation.run(validation.stage_spec(PLAN), inputs, out / "gradcheck.parquet")
+    inputs = stage.inputs(PLAN, results.as_posix())
+    job.gradcheck(stage.stage_spec(PLAN), inputs, {"gradcheck": out / "gradcheck.parquet"})
     seconds["validation/gradcheck"] = time.perf_counter() - t
     t = time.perf_counter()
-    references.run(
-        PLAN.config["validation"], out / "references.parquet", out / "seed_formulas.parquet"
+    job.references(
+        stage.references_settings(PLAN),
+        {"references": out / "references.parquet", "seed_formulas": out / "seed_formulas.parquet"},
     )
     seconds["validation/references"] = time.perf_counter() - t
     log(

@@ -7,6 +7,8 @@ Four tidy tables per training block (documented in ``workflow/schemas/traces.sch
 - ``state``: one row per run, epoch, layer, tensor and entry ``(i, j)``;
 - ``norms``: one row per run, recorded epoch and layer: weight and gradient norms.
 
+:func:`read_params` turns state rows back into the engine's parameters.
+
 Files are written to a temporary name and renamed when complete, so a file under its
 final name is always whole. Float columns use Parquet's BYTE_STREAM_SPLIT encoding with
 zstd (float64 weights barely compress under zstd alone). Nothing time- or host-dependent
@@ -21,7 +23,7 @@ import json
 import os
 import platform
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -35,10 +37,12 @@ __all__ = [
     "METRICS_BASE",
     "NORMS_SCHEMA",
     "STATE_SCHEMA",
+    "MissingParamsError",
     "TraceError",
     "TraceWriter",
     "atomic_path",
     "provenance",
+    "read_params",
     "read_table",
 ]
 
@@ -70,6 +74,22 @@ METRICS_BASE = [("run_id", _RUN_ID), ("epoch", pa.int32())]
 
 class TraceError(RuntimeError):
     """A trace file that cannot be read, with what to do about it."""
+
+
+class MissingParamsError(TraceError):
+    """State rows that do not hold a whole ``W`` and ``b`` where they were asked for.
+
+    Attributes
+    ----------
+    missing : list of (run_id, epoch, layer)
+        Each stack position and layer whose ``W`` or ``b`` lacks an entry, layer by layer
+        and, within a layer, in stack order.
+    """
+
+    def __init__(self, missing: list[tuple[str, int, int]]):
+        self.missing = missing
+        where = ", ".join(f"run {r} epoch {e} layer {layer}" for r, e, layer in missing)
+        super().__init__(f"the state rows lack W or b of {where}")
 
 
 @contextlib.contextmanager
@@ -238,3 +258,98 @@ def read_metadata(path: str | Path) -> dict:
         for k, v in raw.items()
         if k.startswith(b"backproplab.")
     }
+
+
+def read_params(
+    state,
+    run_ids: str | Sequence[str],
+    sizes: Sequence[int],
+    epochs: int | Sequence[int],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The weights and biases of runs at epochs, from state-table rows, stacked along
+    axis 0 as the engine wants them.
+
+    Stack position ``k`` holds run ``run_ids[k]`` at epoch ``epochs[k]``; a single run id
+    (several epochs of one run) or a single epoch (several runs at one epoch) stands for
+    every position.
+
+    Parameters
+    ----------
+    state : pandas.DataFrame or path or sequence of path
+        State rows (columns ``run_id``, ``epoch``, ``layer``, ``tensor``, ``i``, ``j``,
+        ``value``; see :data:`STATE_SCHEMA`), or the state Parquet files to read them
+        from (only the rows at ``epochs`` are read).
+    run_ids : str or sequence of str
+    sizes : sequence of int
+        The network's layer sizes, ``[n_0, ..., n_L]``.
+    epochs : int or sequence of int
+
+    Returns
+    -------
+    list of (W, b)
+        One pair per layer ``l``: ``W`` of shape ``(K, sizes[l], sizes[l + 1])``, ``b``
+        of shape ``(K, sizes[l + 1])``, float64, with ``K`` the number of positions.
+
+    Raises
+    ------
+    MissingParamsError
+        Naming each position and layer whose ``W`` or ``b`` lacks an entry.
+    """
+    single_run, single_epoch = isinstance(run_ids, str), isinstance(epochs, int | np.integer)
+    runs = [run_ids] if single_run else [str(r) for r in run_ids]
+    at = [int(epochs)] if single_epoch else [int(e) for e in epochs]
+    if single_run:
+        runs = runs * len(at)
+    if single_epoch:
+        at = at * len(runs)
+    if len(runs) != len(at):
+        raise ValueError(f"{len(runs)} run ids against {len(at)} epochs")
+    pairs = list(zip(runs, at, strict=True))
+    # Each distinct (run, epoch) is read once; ``order`` maps the positions onto them.
+    unique = {pair: u for u, pair in enumerate(dict.fromkeys(pairs))}
+    order = [unique[pair] for pair in pairs]
+    frame = _state_rows(state, sorted(set(at)))
+    frame = frame[(frame["epoch"].isin(set(at)) & frame["tensor"].isin(["W", "b"])).to_numpy()]
+    frame = frame[frame["run_id"].astype(str).isin(set(runs)).to_numpy()]
+    keys = zip(frame["run_id"].astype(str).tolist(), frame["epoch"].tolist(), strict=True)
+    position = np.array([unique.get(key, -1) for key in keys], dtype=np.intp)
+    known = position >= 0
+    layer_of = frame["layer"].to_numpy()
+    tensor_of = frame["tensor"].astype(str).to_numpy()
+    i_of, j_of, value_of = (frame[c].to_numpy() for c in ("i", "j", "value"))
+    params, missing = [], []
+    for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        W = np.empty((len(unique), n_in, n_out))
+        b = np.empty((len(unique), n_out))
+        has_W = np.zeros(W.shape, bool)
+        has_b = np.zeros(b.shape, bool)
+        here = known & (layer_of == layer)
+        w = here & (tensor_of == "W")
+        W[position[w], i_of[w], j_of[w]] = value_of[w]
+        has_W[position[w], i_of[w], j_of[w]] = True
+        c = here & (tensor_of == "b")
+        b[position[c], j_of[c]] = value_of[c]
+        has_b[position[c], j_of[c]] = True
+        whole = has_W.all(axis=(1, 2)) & has_b.all(axis=1)
+        missing += [(r, e, layer) for (r, e), u in zip(pairs, order, strict=True) if not whole[u]]
+        params.append((W[order], b[order]))
+    if missing:
+        raise MissingParamsError(missing)
+    return params
+
+
+def _state_rows(state, epochs: list[int]):
+    """``state`` as a pandas DataFrame: as given, or read from its files at ``epochs``."""
+    if hasattr(state, "columns"):
+        return state
+    import pyarrow.dataset as pds
+
+    paths = [state] if isinstance(state, str | os.PathLike) else list(state)
+    return (
+        pds.dataset([str(p) for p in paths], format="parquet")
+        .to_table(
+            columns=["run_id", "epoch", "layer", "tensor", "i", "j", "value"],
+            filter=pds.field("epoch").isin(epochs),
+        )
+        .to_pandas()
+    )

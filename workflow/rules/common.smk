@@ -7,9 +7,9 @@ from snakemake.exceptions import WorkflowError
 from backproplab import numerics
 from backproplab.config import ConfigError, validate
 from backproplab.experiments import canonical_json, plan
-from backproplab.validation import stage_spec as gradcheck_stage_spec
+from backproplab.gradcheck import plan as GRADCHECK_PLAN
 from backproplab.figures import catalog as FIGURES
-from backproplab import report_plan as REPORT_PLAN
+from backproplab.report import plan as REPORT_PLAN
 from backproplab.training.plan import Resources as TrainResources
 
 try:
@@ -96,22 +96,17 @@ VALIDATION = [
 
 def gradcheck_spec(wildcards):
     """What the gradient check depends on, every experiment's, as canonical JSON."""
-    return canonical_json(gradcheck_stage_spec(PLAN))
+    return canonical_json(GRADCHECK_PLAN.stage_spec(PLAN))
 
 
 def gradcheck_inputs(wildcards):
     """Per experiment, its data set and its run and state tables, named for unpack()."""
-    inputs = {}
-    for name, exp in PLAN.experiments.items():
-        inputs[f"{name}_dataset"] = f"results/datasets/{exp.dataset}.parquet"
-        inputs[f"{name}_runs"] = trace_files(name, ["runs"])
-        inputs[f"{name}_state"] = trace_files(name, ["state"])
-    return inputs
+    return GRADCHECK_PLAN.inputs(PLAN)
 
 
 def validation_settings(wildcards):
     """The validation settings, published references included, as canonical JSON."""
-    return canonical_json(PLAN.config["validation"])
+    return canonical_json(GRADCHECK_PLAN.references_settings(PLAN))
 
 
 def all_trace_files(tables):

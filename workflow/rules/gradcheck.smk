@@ -2,14 +2,15 @@
 # every experiment (one job: each experiment's check takes less than a process start-up),
 # the worked examples and the seeds' gradient formulas (one job), and the summary. A failed
 # check fails its job, so nothing that depends on the validation outputs (the report) is
-# built over it.
+# built over it. The package backproplab.gradcheck does the work: its plan module gives
+# the params and inputs (through common.smk), its job module the scripts' entry points.
 
 
 rule gradcheck:
     input:
         unpack(gradcheck_inputs),
     output:
-        "results/validation/gradcheck.parquet",
+        gradcheck="results/validation/gradcheck.parquet",
     log:
         "logs/validation/gradcheck.log",
     benchmark:
@@ -54,7 +55,7 @@ rule validation_summary:
         references="results/validation/references.parquet",
         seed_formulas="results/validation/seed_formulas.parquet",
     output:
-        "results/validation/summary.md",
+        summary="results/validation/summary.md",
     log:
         "logs/validation/summary.log",
     benchmark:

@@ -7,6 +7,6 @@ from backproplab import jobs
 # Log to the rule's log and pin the numerics before anything loads numpy.
 sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
 
-from backproplab import validation  # noqa: E402
+from backproplab.gradcheck import job  # noqa: E402
 
-validation.run(json.loads(sm.params.spec), dict(sm.input.items()), sm.output[0])
+job.gradcheck(json.loads(sm.params.spec), dict(sm.input.items()), dict(sm.output.items()))

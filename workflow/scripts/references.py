@@ -8,6 +8,6 @@ from backproplab import jobs
 # Log to the rule's log and pin the numerics before anything loads numpy.
 sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
 
-from backproplab import references  # noqa: E402
+from backproplab.gradcheck import job  # noqa: E402
 
-references.run(json.loads(sm.params.settings), sm.output.references, sm.output.seed_formulas)
+job.references(json.loads(sm.params.settings), dict(sm.output.items()))

@@ -5,6 +5,6 @@ from backproplab import jobs
 # Log to the rule's log and pin the numerics before anything loads numpy.
 sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
 
-from backproplab import report  # noqa: E402
+from backproplab.report import job  # noqa: E402
 
-report.write_timings(sm.params.benchmarks, sm.output[0], sm.params.globs)
+job.timings(sm.params.benchmarks, sm.params.globs, sm.output[0])

@@ -5,8 +5,6 @@ from backproplab import jobs
 # Log to the rule's log and pin the numerics before anything loads numpy.
 sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
 
-from backproplab import validation  # noqa: E402
+from backproplab.gradcheck import job  # noqa: E402
 
-validation.write_summary(
-    sm.input.gradcheck, sm.input.seed_formulas, sm.input.references, sm.output[0]
-)
+job.summary(dict(sm.input.items()), dict(sm.output.items()))

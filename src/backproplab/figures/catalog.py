@@ -22,6 +22,8 @@ class Kind:
 
     Attributes
     ----------
+    title : str
+        Its title in the report.
     module, function : str
         Where its drawing function lives, under ``backproplab.figures``.
     tables : tuple of str
@@ -34,6 +36,7 @@ class Kind:
         State tensors it needs beyond W and b (which are always recorded at the ends).
     """
 
+    title: str
     module: str
     function: str
     tables: tuple[str, ...]
@@ -43,29 +46,62 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    "learning_curves": Kind("curves", "learning_curves", ("runs", "metrics")),
-    "loss_comparison": Kind("curves", "loss_comparison", ("runs", "metrics")),
-    "weights": Kind("parameters", "weights", ("runs", "state")),
-    "biases": Kind("parameters", "biases", ("runs", "state")),
-    "hidden_code": Kind("parameters", "hidden_code", ("runs", "state"), tensors=("a",)),
-    "dataset": Kind("boundaries", "dataset", ("runs",), dataset=True, two_features=True),
+    "learning_curves": Kind("Learning curves", "curves", "learning_curves", ("runs", "metrics")),
+    "loss_comparison": Kind(
+        "Own losses against a common metric", "curves", "loss_comparison", ("runs", "metrics")
+    ),
+    "weights": Kind("Weight trajectories", "parameters", "weights", ("runs", "state")),
+    "biases": Kind("Bias trajectories", "parameters", "biases", ("runs", "state")),
+    "hidden_code": Kind(
+        "Hidden code per pattern", "parameters", "hidden_code", ("runs", "state"), tensors=("a",)
+    ),
+    "dataset": Kind(
+        "The data set", "boundaries", "dataset", ("runs",), dataset=True, two_features=True
+    ),
     "decision_boundary": Kind(
-        "boundaries", "decision_boundary", ("runs", "state"), dataset=True, two_features=True
+        "Decision boundary",
+        "boundaries",
+        "decision_boundary",
+        ("runs", "state"),
+        dataset=True,
+        two_features=True,
     ),
     "boundary_epochs": Kind(
-        "boundaries", "boundary_epochs", ("runs", "state"), dataset=True, two_features=True
+        "Decision boundary over training",
+        "boundaries",
+        "boundary_epochs",
+        ("runs", "state"),
+        dataset=True,
+        two_features=True,
     ),
     "predictions": Kind(
-        "boundaries", "predictions", ("runs", "state"), dataset=True, two_features=True
+        "Real against predicted classes",
+        "boundaries",
+        "predictions",
+        ("runs", "state"),
+        dataset=True,
+        two_features=True,
     ),
-    "gradient_flow": Kind("gradients", "gradient_flow", ("runs", "norms")),
-    "norms": Kind("gradients", "norms", ("runs", "norms")),
-    "lr_sensitivity": Kind("sweeps", "lr_sensitivity", ("runs",)),
-    "sweep_heatmap": Kind("sweeps", "sweep_heatmap", ("runs",)),
+    "gradient_flow": Kind("Gradient flow", "gradients", "gradient_flow", ("runs", "norms")),
+    "norms": Kind("Per-layer norms over training", "gradients", "norms", ("runs", "norms")),
+    "lr_sensitivity": Kind("Learning-rate sensitivity", "sweeps", "lr_sensitivity", ("runs",)),
+    "sweep_heatmap": Kind(
+        "Final metric over learning rate and variant", "sweeps", "sweep_heatmap", ("runs",)
+    ),
     "network_diagram": Kind(
-        "network", "network_diagram", ("runs", "metrics", "state"), dataset=True
+        "The network before and after training steps",
+        "network",
+        "network_diagram",
+        ("runs", "metrics", "state"),
+        dataset=True,
     ),
-    "ulp_fanout": Kind("perturbation", "ulp_fanout", ("runs", "metrics", "state"), dataset=True),
+    "ulp_fanout": Kind(
+        "One-ulp perturbations over training",
+        "perturbation",
+        "ulp_fanout",
+        ("runs", "metrics", "state"),
+        dataset=True,
+    ),
 }
 
 

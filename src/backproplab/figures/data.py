@@ -260,26 +260,29 @@ class Data:
 
     def params(self, run: pd.Series, epochs: Sequence[int]) -> list[tuple[np.ndarray, np.ndarray]]:
         """The parameters of ``run`` at each of ``epochs``, stacked along axis 0 as the
-        engine wants them: ``W`` of shape ``(len(epochs), n_in, n_out)``."""
-        sizes = json.loads(run["sizes"])
-        s = self.state
-        rows = s[(s["run_id"] == run["run_id"]) & s["tensor"].isin(["W", "b"])]
-        out = []
-        for layer, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            W = np.empty((len(epochs), n_in, n_out))
-            b = np.empty((len(epochs), n_out))
-            for k, epoch in enumerate(epochs):
-                at = rows[(rows["epoch"] == epoch) & (rows["layer"] == layer)]
-                w_rows, b_rows = at[at["tensor"] == "W"], at[at["tensor"] == "b"]
-                if len(w_rows) != n_in * n_out or len(b_rows) != n_out:
-                    raise FigureError(
-                        f"{self.ctx.where}: run {run['run_id']} has no parameters recorded "
-                        f"at epoch {epoch} (recorded: {self.state_epochs(run['run_id'])})"
-                    )
-                W[k, w_rows["i"].to_numpy(), w_rows["j"].to_numpy()] = w_rows["value"].to_numpy()
-                b[k, b_rows["j"].to_numpy()] = b_rows["value"].to_numpy()
-            out.append((W, b))
-        return out
+        engine wants them (:func:`backproplab.traces.read_params`).
+
+        Returns
+        -------
+        list of (W, b)
+            ``W`` of shape ``(len(epochs), n_in, n_out)``, ``b`` of shape
+            ``(len(epochs), n_out)``.
+
+        Raises
+        ------
+        FigureError
+            Naming the first epoch at which the run's parameters were not recorded.
+        """
+        try:
+            return traces.read_params(
+                self.state, str(run["run_id"]), json.loads(run["sizes"]), list(epochs)
+            )
+        except traces.MissingParamsError as exc:
+            _, epoch, _ = exc.missing[0]
+            raise FigureError(
+                f"{self.ctx.where}: run {run['run_id']} has no parameters recorded "
+                f"at epoch {epoch} (recorded: {self.state_epochs(run['run_id'])})"
+            ) from None
 
 
 def spread(frame: pd.DataFrame, x: str, y: str, band: str) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine.mlp import MLP, Params, as_targets
+from ..engine.mlp import MLP, Params, as_targets
 
 __all__ = [
     "DirectionCheck",

@@ -32,8 +32,8 @@ import numpy as np
 
 import backproplab as bpl
 
-from .datasets import spiral_draws
-from .engine.mlp import MLP, Params
+from ..datasets import spiral_draws
+from ..engine.mlp import MLP, Params
 
 __all__ = [
     "band_text",
@@ -41,7 +41,6 @@ __all__ = [
     "gate",
     "mazur_post_step",
     "nudged_copies",
-    "run",
     "tolerance",
     "verdict_text",
 ]
@@ -392,35 +391,3 @@ def verdict_text(row) -> str:
     if row.check == "band":
         return "passes: inside its rounding band" if row.passes else "FAILS: outside its band"
     return "passes: agrees to its digits" if row.passes else "FAILS: differs"
-
-
-def run(settings: dict, references_out, seed_formulas_out) -> None:
-    """The references job: the worked examples and the seeds' gradient formulas.
-
-    Fails if a required worked-example number disagrees with its published value, or if
-    the gradient check passes a seed formula that is known to be wrong.
-
-    Parameters
-    ----------
-    settings : dict
-        The config's ``validation`` section.
-    references_out, seed_formulas_out : path
-        ``results/validation/references.parquet`` and ``seed_formulas.parquet``.
-    """
-    import logging
-
-    import threadpoolctl
-
-    from . import seed_formulas, validation
-
-    log = logging.getLogger(__name__)
-    # One BLAS thread: the tables then do not depend on the machine's core count.
-    with threadpoolctl.threadpool_limits(1):
-        references = compute_references(settings["references"], settings["band_nudges"])
-        formulas = seed_formulas.check_seed_formulas(settings)
-    log.info("worked examples:\n%s", references.drop(columns=["note"]).to_string())
-    log.info("seed formulas:\n%s", formulas.drop(columns=["description"]).to_string())
-    gate(references)
-    seed_formulas.gate(formulas)
-    validation.write_frame(references, references_out, settings)
-    validation.write_frame(formulas, seed_formulas_out, settings)

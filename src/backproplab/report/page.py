@@ -1,5 +1,5 @@
-"""The summary report: ``results/report/index.html`` (one self-contained page), its
-Markdown twin ``summary.md``, and ``timings.html`` (wall time per stage).
+"""The report's page: its sections, built from the traces, the figures' JSON and the
+validation stage's tables, as a :class:`~.document.Document` (``job`` renders it).
 
 Per experiment the report gives what it is and which seed it reproduces, its config, a
 table of final metrics per variant and learning rate, its figures with captions, and its
@@ -12,7 +12,6 @@ inputs give the same bytes (wall times live on the separate timings page).
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import subprocess
@@ -23,43 +22,23 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from . import traces
-from .figures.data import variant_labels
-from .references import band_text, verdict_text
-from .report_doc import (
+from .. import traces
+from ..figures.catalog import KINDS as FIGURE_KINDS
+from ..figures.data import variant_labels
+from ..gradcheck.references import band_text, verdict_text
+from .document import (
     Code,
     Document,
     Figure,
     Link,
     Paragraph,
     Section,
-    render_html,
-    render_markdown,
 )
-from .report_seeds import SEED_TITLES, Evidence, seed_blocks
-from .report_tables import Table, final_metrics, fmt
+from .seeds import SEED_TITLES, Evidence, seed_blocks
+from .tables import Table, final_metrics, fmt
 
-__all__ = ["build", "write_report", "write_timings"]
+__all__ = ["build"]
 
-log = logging.getLogger(__name__)
-
-_FIGURE_TITLES = {
-    "learning_curves": "Learning curves",
-    "loss_comparison": "Own losses against a common metric",
-    "weights": "Weight trajectories",
-    "biases": "Bias trajectories",
-    "hidden_code": "Hidden code per pattern",
-    "dataset": "The data set",
-    "decision_boundary": "Decision boundary",
-    "boundary_epochs": "Decision boundary over training",
-    "predictions": "Real against predicted classes",
-    "gradient_flow": "Gradient flow",
-    "norms": "Per-layer norms over training",
-    "lr_sensitivity": "Learning-rate sensitivity",
-    "sweep_heatmap": "Final metric over learning rate and variant",
-    "network_diagram": "The network before and after training steps",
-    "ulp_fanout": "One-ulp perturbations over training",
-}
 _PACKAGES = ("backproplab", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "scikit-learn")
 
 
@@ -250,7 +229,7 @@ def _experiment(name, spec, config, figures, ev: Evidence, report_dir) -> Sectio
             continue
         sec.add(
             Figure(
-                title=_FIGURE_TITLES.get(kind, kind),
+                title=FIGURE_KINDS[kind].title,
                 png=png,
                 href_png=os.path.relpath(png, report_dir),
                 href_pdf=os.path.relpath(png.with_suffix(".pdf"), report_dir),
@@ -393,7 +372,7 @@ def _provenance(spec: dict, runs_files: list[Path]) -> Section:
 
 
 def build(spec: dict, inputs: dict, report_dir: Path) -> Document:
-    """The report as a :class:`~report_doc.Document` (see :func:`write_report`)."""
+    """The report as a :class:`~.document.Document` (see :func:`.job.report`)."""
     config = dict(spec["config"])
     if "order" in spec:  # the config's order (params arrive with sorted keys)
         experiments = config["experiments"]
@@ -457,103 +436,3 @@ def build(spec: dict, inputs: dict, report_dir: Path) -> Document:
     doc.sections.append(_validation(ev, inputs.get("validation_summary")))
     doc.sections.append(_provenance(spec, [p for ps in runs_files.values() for p in ps]))
     return doc
-
-
-def write_report(spec: dict, inputs: dict, out: dict) -> None:
-    """Write ``out["html"]`` (self-contained) and ``out["markdown"]``.
-
-    Parameters
-    ----------
-    spec : dict
-        :func:`report_plan.report_spec` of the validated config.
-    inputs : dict
-        ``runs`` and ``metrics``: every experiment's trace files of those tables;
-        ``figures``: every figure's JSON (its PNG and PDF lie beside it); and, from the
-        validation stage, ``gradcheck``, ``references``, ``seed_formulas`` (Parquet) and
-        ``validation_summary`` (Markdown).
-    out : dict
-        Paths for ``html`` and ``markdown``.
-    """
-    report_dir = Path(out["html"]).parent
-    doc = build(spec, inputs, report_dir)
-    for key, text in (("html", render_html(doc)), ("markdown", render_markdown(doc))):
-        with traces.atomic_path(out[key]) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-    log.info("wrote %s and %s", out["html"], out["markdown"])
-
-
-# -- timings ---------------------------------------------------------------------------
-
-
-def write_timings(benchmarks, out, globs=()) -> None:
-    """Wall time per stage and per job, from Snakemake's benchmark files, as one page.
-
-    Parameters
-    ----------
-    benchmarks : list of path
-        ``logs/{stage}/.../{job}.benchmark.tsv`` expected from the plan; missing files
-        are listed as not recorded.
-    out : path
-        ``results/report/timings.html``.
-    globs : list of str
-        Patterns (relative to the working directory) of further benchmark files to
-        include, for stages whose job names the plan does not give.
-    """
-    found = sorted({str(p) for pattern in globs for p in Path().glob(pattern)})
-    paths = list(dict.fromkeys([*map(str, benchmarks), *found]))
-    rows = []
-    for path in map(Path, paths):
-        parts = path.parts[path.parts.index("logs") + 1 :] if "logs" in path.parts else path.parts
-        stage = parts[0] if len(parts) > 1 else "other"
-        job = "/".join(parts[1:]).removesuffix(".benchmark.tsv") or path.name
-        if not path.exists():
-            rows.append((stage, job, None, None, None))
-            continue
-        bench = pd.read_csv(path, sep="\t")
-        rows.append(
-            (
-                stage,
-                job,
-                float(bench["s"].iloc[-1]),
-                float(bench["cpu_time"].iloc[-1]) if "cpu_time" in bench else None,
-                float(bench["max_rss"].iloc[-1]) if "max_rss" in bench else None,
-            )
-        )
-    frame = pd.DataFrame(rows, columns=["stage", "job", "wall", "cpu", "rss"])
-    stages = Table(
-        ["stage", "jobs", "total wall time (s)", "longest job (s)", "total CPU time (s)"],
-        numeric=[False, True, True, True, True],
-    )
-    for stage, g in frame.groupby("stage", sort=False):
-        stages.rows.append(
-            [
-                stage,
-                str(len(g)),
-                fmt(g["wall"].sum(), 4),
-                fmt(g["wall"].max(), 3),
-                fmt(g["cpu"].sum(), 4),
-            ]
-        )
-    stages.caption = (
-        "Summed over a stage's jobs, from each job's last benchmark record: wall time is "
-        "not elapsed time when jobs run in parallel."
-    )
-    jobs = Table(
-        ["stage", "job", "wall time (s)", "CPU time (s)", "peak memory (MB)"],
-        numeric=[False, False, True, True, True],
-    )
-    for r in frame.itertuples():
-        jobs.rows.append(
-            [
-                r.stage,
-                r.job,
-                fmt(r.wall, 4) if r.wall is not None else "not recorded",
-                fmt(r.cpu, 4),
-                fmt(r.rss, 4),
-            ]
-        )
-    doc = Document("backprop-lab: wall time per stage")
-    doc.intro.append(Link("the report", "index.html", "Back to ", "."))
-    doc.sections = [Section("Stages", "stages", [stages]), Section("Jobs", "jobs", [jobs])]
-    with traces.atomic_path(out) as tmp:
-        tmp.write_text(render_html(doc), encoding="utf-8")

@@ -14,7 +14,7 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .report_tables import Table
+from .tables import Table
 
 __all__ = [
     "Code",

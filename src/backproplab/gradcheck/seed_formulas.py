@@ -3,7 +3,7 @@
 Each wrong formula is a small named function, in the engine's layout (samples on the
 second-to-last axis, runs first), and each seed's backward pass is rebuilt around it, so
 that the validation stage checks it against central differences exactly as it checks the
-engine, and shows that the check catches it:
+engine (:func:`.checks.check_rows`), and shows that the check catches it:
 
 - seed 000 differentiates softmax as if it were a sigmoid, ``a (1 - a)`` (the diagonal
   of its Jacobian only), and its "mean_squared_error" gradient is ``a - y``, which drops
@@ -23,12 +23,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
-from .engine.mlp import MLP, Params, as_targets
+from .. import datasets
+from ..engine.mlp import MLP, Params, as_targets
+from .checks import GradcheckError, check_rows, subsample
 
 __all__ = [
     "SEED_FORMULAS",
     "SeedFormula",
+    "check_seed_formulas",
+    "gate",
     "seed000_grads",
     "seed000_mse_gradient",
     "seed000_softmax_derivative",
@@ -247,21 +252,15 @@ def check_seed_formulas(settings: dict, formulas=SEED_FORMULAS):
         One row per formula, seed, layer and tensor (and a directions row per formula
         and seed), with the same columns as the engine's check.
     """
-    import pandas as pd
-
-    from . import datasets, validation
-
     frames = []
     seeds = list(range(settings["seeds"]))
     for formula in formulas:
         X, Y = datasets.generate(formula.dataset).part("train")
-        X, Y = validation.subsample(X, Y, settings["max_samples"], settings["random_seed"])
+        X, Y = subsample(X, Y, settings["max_samples"], settings["random_seed"])
         model = formula.mlp()
         params = model.init(seeds, formula.init, bias=formula.bias_init)
         grads = formula.grads(model, params, X, Y)
-        for seed, rows in zip(
-            seeds, validation.check_rows(model, params, X, Y, grads, settings), strict=True
-        ):
+        for seed, rows in zip(seeds, check_rows(model, params, X, Y, grads, settings), strict=True):
             head = {
                 "formula": formula.name,
                 "seed_document": formula.seed_document,
@@ -274,10 +273,8 @@ def check_seed_formulas(settings: dict, formulas=SEED_FORMULAS):
 
 
 def gate(table) -> None:
-    """Raise :class:`~backproplab.validation.GradcheckError` if the check passed a seed
-    formula that is known to be wrong: the check would then be too lax to trust."""
-    from .validation import GradcheckError
-
+    """Raise :class:`~backproplab.gradcheck.checks.GradcheckError` if the check passed a
+    seed formula that is known to be wrong: the check would then be too lax to trust."""
     missed = [name for name, rows in table.groupby("formula", sort=False) if rows.passed.all()]
     if missed:
         raise GradcheckError(

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .references import band_text, verdict_text
-from .report_doc import Paragraph
-from .report_tables import Table, convergence_epochs, fmt
+from ..gradcheck.references import band_text, verdict_text
+from .document import Paragraph
+from .tables import Table, convergence_epochs, fmt
 
 __all__ = ["SEED_TITLES", "Evidence", "seed_blocks"]
 

@@ -3,7 +3,7 @@ params and the benchmark files its timings page reads. Light on purpose (no pand
 
 from __future__ import annotations
 
-from .experiments import Plan, digest
+from ..experiments import Plan, digest
 
 __all__ = ["BENCHMARK_GLOBS", "benchmark_files", "report_spec"]
 
