@@ -217,3 +217,26 @@ def test_a_single_run_is_drawn_as_itself(rendered, tmp_path, test_config):
     record = _render(p, base, "mazur", "learning_curves", tmp_path)[1]
     assert "one run, mazur/base/lr=0.5/seed=0" in record["caption"]
     assert "band" not in record["caption"]
+
+
+def test_ulp_fanout_retrains_with_the_runs_own_divergence_rules(test_config, tmp_path):
+    """A parameter bound tighter than the default freezes seed 3's run at epoch 30 of 60:
+    the figure's copies must be retrained with that bound too (the run table does not
+    hold it; the block spec in the trace's metadata does)."""
+    config = copy.deepcopy(test_config)
+    exp = config["experiments"]["encoder"]
+    config["experiments"] = {"encoder": exp}
+    exp["model"]["loss"] = "half_sse"
+    exp["seeds"], exp["learning_rates"] = [0, 3], [20.0]
+    exp["train"].update(epochs=60, diverge_above=4.0)
+    exp["figures"] = {"ulp_fanout": {"nudges": 2, "marks": [5, 45], "seed": 3}}
+    p = _plan(config)
+    _train(p, tmp_path)
+    runs = pd.read_parquet(tmp_path / "traces" / "encoder" / "runs").set_index("seed")
+    assert runs.loc[3, "status"] == "diverged" and runs.loc[3, "diverged_epoch"] == 30
+    _, record = _render(p, tmp_path, "encoder", "ulp_fanout", tmp_path)
+    facts = record["facts"]
+    assert facts["unperturbed_copy_reproduces_trace"] is True
+    # The copies freeze where the run froze (retrained without its bound, they went on
+    # to a final loss of 0.15 the run never had).
+    assert facts["max_relative_difference"]["45"] is None and facts["final_loss"] is None

@@ -25,8 +25,9 @@ NOT_REPRODUCIBLE = {"report/timings.html"}
 def _copy(copy_workflow, root, dest):
     copy_workflow(dest)
     config = yaml.safe_load((root / "config" / "test.yaml").read_text())
-    # Long enough to be caught mid-job (a few seconds), short enough for CI.
-    config["experiments"]["moons"]["train"].update(epochs=4000, batch_size=None)
+    # Long enough to be caught mid-job (about 7 s per block here; 4,000 epochs took 0.3 s,
+    # too short to kill reliably), short enough for CI.
+    config["experiments"]["moons"]["train"].update(epochs=100_000, batch_size=None)
     (dest / "config" / "slow.yaml").write_text(yaml.safe_dump(config))
     return dest
 
@@ -75,6 +76,11 @@ def _train_processes(workdir):
     return pids
 
 
+def _training_started(logs) -> bool:
+    """Whether a moons block's job has logged the start of its training loop."""
+    return logs.exists() and any("training" in p.read_text() for p in logs.glob("*.log"))
+
+
 def _wait_for(predicate, timeout=120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -103,8 +109,7 @@ def test_a_killed_training_job_loses_nothing(reference, tmp_path, root, copy_wor
     )
     # Kill the moons blocks' training (the long ones) once they are under way.
     (logs := work / "logs" / "train" / "moons")
-    _wait_for(lambda: logs.exists() and _train_processes(work))
-    time.sleep(1.0)
+    _wait_for(lambda: _training_started(logs) and _train_processes(work))
     for pid in _train_processes(work):
         os.kill(pid, signal.SIGKILL)
     out, _ = proc.communicate(timeout=300)

@@ -235,6 +235,15 @@ class Data:
 
     # -- the network of a run -----------------------------------------------------------
 
+    def train_settings(self, run: pd.Series) -> dict:
+        """The training settings ``run``'s block was trained with, as its job had them
+        (the block spec in the runs file's metadata): what a retrain needs, divergence
+        rules included, which the run table does not hold."""
+        for path in self.files["runs"]:
+            if path.stem == run["block"]:
+                return traces.read_metadata(path)["block"]["train"]
+        raise FigureError(f"{self.ctx.where}: no runs file of block {run['block']!r}")
+
     @staticmethod
     def mlp(run: pd.Series) -> MLP:
         return MLP(json.loads(run["sizes"]), json.loads(run["activations"]), run["loss_name"])

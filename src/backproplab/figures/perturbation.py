@@ -31,17 +31,10 @@ def nudge(value: float, ulps: int) -> float:
 
 
 def _retrain(data: Data, run, params, epochs: int):
+    """Train ``params`` (R copies) with ``run``'s own settings, as its training job did."""
     X, Y = data.dataset.part("train")
     R = params[0][0].shape[0]
-    clip = None if np.isnan(run["clip"]) else float(run["clip"])
-    batch = (
-        None if run["batch_size"] is None or np.isnan(run["batch_size"]) else int(run["batch_size"])
-    )
-    extra = {}
-    for key in ("diverge_above", "diverge_factor"):
-        if key in run.index:
-            value = run[key]
-            extra[key] = None if value is None or np.isnan(value) else float(value)
+    tr = data.train_settings(run)
     # One BLAS thread, as the training jobs use: sums then round the same way.
     with threadpoolctl.threadpool_limits(1):
         result = train(
@@ -51,11 +44,12 @@ def _retrain(data: Data, run, params, epochs: int):
             Y,
             lr=[float(run["lr"])] * R,
             epochs=epochs,
-            optimizer=GradientDescent(float(run["momentum"]), clip, bool(run["update_biases"])),
-            batch_size=batch,
-            shuffle=bool(run["shuffle"]),
+            optimizer=GradientDescent(tr["momentum"], tr["clip"], tr["update_biases"]),
+            batch_size=tr["batch_size"],
+            shuffle=tr["shuffle"],
             seeds=[int(run["seed"])] * R,
-            **extra,
+            diverge_above=tr["diverge_above"],
+            diverge_factor=tr["diverge_factor"],
         )
     return result.history["epoch"], result.history["loss"]
 

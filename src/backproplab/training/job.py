@@ -64,6 +64,8 @@ class _StateRecorder:
         return self._grids[shape]
 
     def __call__(self, st: TraceState) -> None:
+        if len(st.runs) == 0:
+            return  # every run of the block is frozen: nothing left to record
         tensors = self.tensors if st.epoch in self.state_epochs else []
         if st.epoch in self.endpoints:
             tensors = [t for t in _TENSORS if t in {"W", "b", *tensors}]
