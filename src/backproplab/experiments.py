@@ -11,36 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from .config import ConfigError, defaults_of
 from .datasets import dataset_info
-from .engine import MLP, make_loss
+from .engine import make_loss
+from .settings import Model, Trace, Train, canonical_json
 
-__all__ = ["Block", "Experiment", "Plan", "Run", "Variant", "plan"]
+__all__ = ["Block", "Experiment", "Plan", "Run", "Variant", "canonical_json", "plan"]
 
-# Keys whose natural value is already a list: a list of lists is a grid over them.
-_LIST_VALUED = {"sizes", "activations"}
-_MODEL_KEYS = ("sizes", "activations", "loss", "init", "bias_init")
-_TRAIN_KEYS = (
-    "epochs",
-    "batch_size",
-    "shuffle",
-    "momentum",
-    "clip",
-    "update_biases",
-    "diverge_above",
-    "diverge_factor",
-)
-_SHORT = {"model.activations": "act", "train.batch_size": "batch", "train.update_biases": "biases"}
-
-
-def canonical_json(value) -> str:
-    """Deterministic JSON (sorted keys, no spaces): the text hashed and stored in traces."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+# The settings sections a variant combines, as the config names them.
+_SECTIONS = {"model": Model, "train": Train}
 
 
 def digest(value) -> str:
@@ -55,22 +38,25 @@ class Variant:
     Attributes
     ----------
     name : str
-        Readable and file-name safe, e.g. ``base`` or ``loss-mse__activations-relu``.
-    model : dict
-        ``sizes``, ``activations``, ``loss``, ``init``, ``bias_init``.
-    train : dict
-        ``epochs``, ``batch_size``, ``shuffle``, ``momentum``, ``clip``, ``update_biases``.
+        Readable and file-name safe, e.g. ``base`` or ``loss-mse__act-relu``.
+    model : Model
+    train : Train
     description : str
+    legend : tuple of (str, str)
+        What tells the variant apart, as (value, title) pairs: its name if it is a named
+        variant, then each grid key's value (``("tanh-sigmoid", "activations")``).
     """
 
     name: str
-    model: dict
-    train: dict
+    model: Model
+    train: Train
     description: str = ""
+    legend: tuple[tuple[str, str], ...] = ()
 
-    def mlp(self) -> MLP:
-        m = self.model
-        return MLP(m["sizes"], m["activations"], m["loss"])
+    @property
+    def label(self) -> str:
+        """The variant in a legend: ``literal``, ``tanh-tanh-sigmoid, bce``."""
+        return ", ".join(value for value, _ in self.legend) or self.name
 
 
 @dataclass(frozen=True)
@@ -114,6 +100,19 @@ class Experiment:
     def dataset(self) -> str:
         return self.spec["dataset"]
 
+    @cached_property
+    def trace(self) -> Trace:
+        return Trace.from_mapping(self.spec["trace"])
+
+    def legend(self) -> tuple[dict[str, str], str]:
+        """Legend labels of the variants (name -> label) and the legend's title (what
+        the labels name, ``activations, loss``; ``variant`` if they differ in kind)."""
+        if [v.name for v in self.variants] == ["base"]:
+            return {"base": "base"}, ""
+        titles = list(dict.fromkeys(tuple(t for _, t in v.legend) for v in self.variants))
+        title = ", ".join(titles[0]) if len(titles) == 1 else "variant"
+        return {v.name: v.label for v in self.variants}, title
+
     def variant(self, name: str) -> Variant:
         for v in self.variants:
             if v.name == name:
@@ -125,14 +124,6 @@ class Experiment:
             if b.name == name:
                 return b
         raise KeyError(f"experiment {self.name!r} has no block {name!r}")
-
-    def state_epochs(self, epochs: int) -> list[int]:
-        """Epochs at which a run of ``epochs`` epochs records its state."""
-        t = self.spec["trace"]
-        every = t["state_every"]
-        chosen = set(range(0, epochs, every)) if every else {0}
-        chosen |= {e for e in t["state_epochs"] if e <= epochs}
-        return sorted(chosen | {epochs})
 
 
 @dataclass
@@ -159,13 +150,12 @@ class Plan:
             "variant": variant.name,
             "dataset": spec["dataset"],
             "dataset_spec": self.config["datasets"][spec["dataset"]],
-            "model": variant.model,
-            "train": variant.train,
+            "model": variant.model.as_dict(),
+            "train": variant.train.as_dict(),
             "rng": spec["rng"],
             "legacy_replay_dataset": spec["legacy_replay_dataset"],
             "metrics": spec["metrics"],
             "trace": spec["trace"],
-            "state_epochs": exp.state_epochs(variant.train["epochs"]),
             "runs": [{"run_id": r.run_id, "lr": r.lr, "seed": r.seed} for r in blk.runs],
         }
 
@@ -202,29 +192,41 @@ def _expand(name: str, spec: dict, config: Mapping) -> Experiment:
     overrides = spec["variants"] or {"base": {}}
     for vname, override in overrides.items():
         vwhere = f"{where}.variants.{vname}" if spec["variants"] else where
-        model = {**defaults_of("model"), **spec["model"], **override.get("model", {})}
-        train = {**defaults_of("train"), **spec.get("train", {}), **override.get("train", {})}
+        chosen = {
+            section: {**defaults_of(section), **spec.get(section, {}), **override.get(section, {})}
+            for section in _SECTIONS
+        }
         for key in ("sizes", "activations", "loss"):
-            if key not in model:
+            if key not in chosen["model"]:
                 raise ConfigError(f"{vwhere}.model: missing required key {key!r}")
         grid = _grid(
             {
-                **{f"model.{k}": model[k] for k in _MODEL_KEYS},
-                **{f"train.{k}": train[k] for k in _TRAIN_KEYS},
+                (section, key): chosen[section][key]
+                for section, settings in _SECTIONS.items()
+                for key in settings.keys()
             }
         )
         varying = [k for k, values in grid.items() if len(values) > 1]
         for combo in itertools.product(*grid.values()):
-            chosen = dict(zip(grid, combo, strict=True))
+            values = dict(zip(grid, combo, strict=True))
+            settings = {
+                section: cls.from_mapping({k: values[(section, k)] for k in cls.keys()})
+                for section, cls in _SECTIONS.items()
+            }
+            named = [(vname, "variant")] if vname != "base" or not varying else []
+            legend = named + [
+                (settings[s].label(k), _SECTIONS[s].setting(k).title) for s, k in varying
+            ]
             slug = "__".join(
-                f"{_SHORT.get(k, k.split('.')[1])}-{_slug(chosen[k])}" for k in varying
+                f"{_SECTIONS[s].setting(k).short or k}-{_slug(values[(s, k)])}" for s, k in varying
             )
             full = vname if not varying else (slug if vname == "base" else f"{vname}__{slug}")
             variant = Variant(
                 name=full,
-                model={k: chosen[f"model.{k}"] for k in _MODEL_KEYS},
-                train={k: chosen[f"train.{k}"] for k in _TRAIN_KEYS},
+                model=settings["model"],
+                train=settings["train"],
                 description=override.get("description", ""),
+                legend=tuple(legend),
             )
             _check_variant(variant, vwhere, spec, info)
             variants.append(variant)
@@ -249,17 +251,16 @@ def _expand(name: str, spec: dict, config: Mapping) -> Experiment:
     return exp
 
 
-def _grid(values: dict) -> dict[str, list]:
-    """Each key's list of values: a list means several values, except for list-valued keys
-    (sizes, activations), where only a list of lists does."""
+def _grid(values: dict) -> dict[tuple[str, str], list]:
+    """Each (section, key)'s list of values: a list means several values, except for
+    list-valued keys (sizes, activations), where only a list of lists does."""
     grid = {}
-    for key, value in values.items():
-        natural_list = key.split(".")[1] in _LIST_VALUED
-        if natural_list:
+    for (section, key), value in values.items():
+        if _SECTIONS[section].setting(key).list_valued:
             several = isinstance(value, list) and value and isinstance(value[0], list)
         else:
             several = isinstance(value, list)
-        grid[key] = list(value) if several else [value]
+        grid[(section, key)] = list(value) if several else [value]
     return grid
 
 
@@ -276,10 +277,10 @@ def _slug(value) -> str:
 
 
 def _check_variant(variant, where, spec, info) -> None:
-    model, sizes = variant.model, variant.model["sizes"]
+    model, sizes = variant.model, variant.model.sizes
     n_features, n_targets, kind = info.n_features, info.n_targets, info.kind
     try:
-        mlp = variant.mlp()
+        mlp = model.mlp()
     except ValueError as exc:
         raise ConfigError(f"{where}.model: {exc}") from exc
     if sizes[0] != n_features:
@@ -309,7 +310,7 @@ def _check_variant(variant, where, spec, info) -> None:
             f"{where}.model.loss: cross_entropy needs one-hot class targets (at least two "
             f"columns), but data set {spec['dataset']!r} has {kind} targets"
         )
-    init = model["init"]
+    init = model.as_dict()["init"]
     if isinstance(init, Mapping) and init.get("name") == "explicit":
         try:
             mlp.init([0], init)
@@ -336,22 +337,10 @@ def _check_legacy(spec, dataset, where) -> None:
             )
 
 
-def state_values_per_run(variant: Variant, spec: dict, n_samples: int) -> int:
-    """Rows one run adds to the state table (the trace's dominant size)."""
-    sizes = variant.model["sizes"]
-    per_tensor = {
-        "W": sum(i * o for i, o in itertools.pairwise(sizes)),
-        "b": sum(sizes[1:]),
-        "z": n_samples * sum(sizes[1:]),
-    }
-    per_tensor.update(dW=per_tensor["W"], db=per_tensor["b"], a=per_tensor["z"])
-    per_epoch = sum(per_tensor[t] for t in spec["trace"]["state"])
-    epochs = variant.train["epochs"]
-    every = spec["trace"]["state_every"]
-    recorded = (
-        len(set(range(0, epochs, every)) if every else {0}) + 1 + len(spec["trace"]["state_epochs"])
-    )
-    return per_epoch * recorded
+def state_values_per_run(exp: Experiment, variant: Variant, n_samples: int) -> int:
+    """Rows one run of ``variant`` adds to the state table (the trace's dominant size)."""
+    schedule = exp.trace.schedule(variant.train.epochs)
+    return schedule.state_values(variant.model.sizes, n_samples)
 
 
 def _check_budget(result: Plan) -> None:
@@ -369,7 +358,7 @@ def _check_budget(result: Plan) -> None:
         n = dataset_info(dataset, f"datasets.{exp.dataset}").n_train
         for variant in exp.variants:
             runs = len(exp.spec["seeds"]) * len(exp.spec["learning_rates"])
-            total += runs * state_values_per_run(variant, exp.spec, n)
+            total += runs * state_values_per_run(exp, variant, n)
     if total > limits["max_state_values"]:
         raise ConfigError(
             f"limits.max_state_values: the traces would hold about {total:,} state values, "

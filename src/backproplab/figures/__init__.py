@@ -59,7 +59,14 @@ def render(spec: dict, inputs: dict, out: dict) -> dict:
     from .data import Context, Data
 
     kind = KINDS[spec["figure"]]
-    ctx = Context(spec["experiment"], spec["figure"], spec["options"], spec["variants"])
+    ctx = Context(
+        spec["experiment"],
+        spec["figure"],
+        spec["options"],
+        spec["variants"],
+        spec["labels"],
+        spec["legend_title"],
+    )
     files = {k: [v] if isinstance(v, str | Path) else list(v) for k, v in inputs.items()}
     dataset = files.pop("dataset", [None])[0]
     data = Data(files, dataset, ctx)

@@ -115,11 +115,14 @@ def needs_dataset(kind: str) -> bool:
 
 def figure_spec(experiment: Experiment, kind: str) -> dict:
     """Everything a figure job depends on besides its input files (its ``params``)."""
+    labels, title = experiment.legend()
     return {
         "experiment": experiment.name,
         "figure": kind,
         "options": experiment.spec["figures"][kind],
         "variants": [v.name for v in experiment.variants],
+        "labels": labels,
+        "legend_title": title,
     }
 
 
@@ -197,7 +200,7 @@ def _check_one(plan, exp, kind, options, where, info, dataset) -> None:
     if bad := [m for m in chosen if m not in metrics]:
         raise ConfigError(f"{where}: metric(s) {bad} are not recorded; recorded: {metrics}")
     if kind in ("weights", "hidden_code", "ulp_fanout"):
-        n_layers = min(len(v.model["sizes"]) for v in exp.variants) - 1
+        n_layers = min(len(v.model.sizes) for v in exp.variants) - 1
         layers = options.get("layers") or [options.get("layer", 0)]
         limit = n_layers - 1 if kind == "hidden_code" else n_layers
         if bad := [layer for layer in layers if layer >= limit]:
@@ -208,9 +211,7 @@ def _check_one(plan, exp, kind, options, where, info, dataset) -> None:
     if kind in ("network_diagram", "decision_boundary", "boundary_epochs"):
         chosen_epochs = options.get("epochs") or [options.get("epoch")]
         for variant in exp.variants:
-            epochs = variant.train["epochs"]
-            # W and b are kept at the first and last epoch whatever trace.state says.
-            recorded = exp.state_epochs(epochs) if "W" in trace["state"] else [0, epochs]
+            recorded = exp.trace.schedule(variant.train.epochs).epochs_with("W")
             if bad := [e for e in chosen_epochs if e is not None and e not in recorded]:
                 raise ConfigError(
                     f"{where}: epoch(s) {bad} are not recorded for variant {variant.name!r}; "

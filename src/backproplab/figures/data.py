@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import datasets, traces
 from ..engine import MLP
+from ..settings import Model, Train
 
 __all__ = ["Context", "Data", "FigureError", "spread"]
 
@@ -39,15 +40,18 @@ class Context:
         The figure's options, schema defaults filled in.
     variants : list of str
         The experiment's variants in config order (which fixes their colours).
-    descriptions : dict
-        Variant name -> description from the config ("" if none).
+    labels : dict
+        Variant name -> legend label (``Experiment.legend``); the name if absent.
+    legend_title : str
+        What the labels name (``activations, loss``); empty for a single base variant.
     """
 
     experiment: str
     kind: str
     options: dict
     variants: list[str]
-    descriptions: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    legend_title: str = ""
 
     @property
     def where(self) -> str:
@@ -58,6 +62,7 @@ class Context:
         return self.variants.index(name) if name in self.variants else len(self.variants)
 
 
+# TEMPORARY: report/page.py still reads labels from here (moving to the plan).
 # The keys of grid variant names (``act-tanh.tanh.sigmoid__loss-bce``, see
 # ``experiments._expand``): the run-table column each stands for, and its legend title.
 _SLUG_KEYS = {
@@ -164,12 +169,12 @@ class Data:
 
     @cached_property
     def labels(self) -> dict[str, str]:
-        """Variant name -> legend label (see :func:`variant_labels`)."""
-        return variant_labels(self.runs, self.ctx.variants)[0]
+        """Variant name -> legend label, for every variant in the run table."""
+        return {v: self.ctx.labels.get(v, v) for v in self.runs["variant"].unique()}
 
-    @cached_property
+    @property
     def legend_title(self) -> str:
-        return variant_labels(self.runs, self.ctx.variants)[1]
+        return self.ctx.legend_title
 
     @cached_property
     def metrics(self) -> pd.DataFrame:
@@ -235,18 +240,14 @@ class Data:
 
     # -- the network of a run -----------------------------------------------------------
 
-    def train_settings(self, run: pd.Series) -> dict:
-        """The training settings ``run``'s block was trained with, as its job had them
-        (the block spec in the runs file's metadata): what a retrain needs, divergence
-        rules included, which the run table does not hold."""
-        for path in self.files["runs"]:
-            if path.stem == run["block"]:
-                return traces.read_metadata(path)["block"]["train"]
-        raise FigureError(f"{self.ctx.where}: no runs file of block {run['block']!r}")
+    @staticmethod
+    def train_settings(run: pd.Series) -> Train:
+        """The training settings ``run`` was trained with (its run-table row)."""
+        return Train.from_row(run)
 
     @staticmethod
     def mlp(run: pd.Series) -> MLP:
-        return MLP(json.loads(run["sizes"]), json.loads(run["activations"]), run["loss_name"])
+        return Model.from_row(run).mlp()
 
     def state_epochs(self, run_id: str, tensor: str = "W") -> list[int]:
         """The epochs at which ``tensor`` of a run was recorded."""

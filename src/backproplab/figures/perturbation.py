@@ -13,7 +13,7 @@ import numpy as np
 import threadpoolctl
 from matplotlib.lines import Line2D
 
-from ..engine import GradientDescent, train
+from ..engine import train
 from . import style
 from .curves import epoch_label
 from .data import Context, Data, FigureError
@@ -34,7 +34,7 @@ def _retrain(data: Data, run, params, epochs: int):
     """Train ``params`` (R copies) with ``run``'s own settings, as its training job did."""
     X, Y = data.dataset.part("train")
     R = params[0][0].shape[0]
-    tr = data.train_settings(run)
+    settings = data.train_settings(run).engine_args() | {"epochs": epochs}
     # One BLAS thread, as the training jobs use: sums then round the same way.
     with threadpoolctl.threadpool_limits(1):
         result = train(
@@ -43,13 +43,8 @@ def _retrain(data: Data, run, params, epochs: int):
             X,
             Y,
             lr=[float(run["lr"])] * R,
-            epochs=epochs,
-            optimizer=GradientDescent(tr["momentum"], tr["clip"], tr["update_biases"]),
-            batch_size=tr["batch_size"],
-            shuffle=tr["shuffle"],
             seeds=[int(run["seed"])] * R,
-            diverge_above=tr["diverge_above"],
-            diverge_factor=tr["diverge_factor"],
+            **settings,
         )
     return result.history["epoch"], result.history["loss"]
 

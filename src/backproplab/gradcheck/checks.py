@@ -26,6 +26,7 @@ import pandas as pd
 
 from .. import datasets, traces
 from ..engine.mlp import MLP, Params
+from ..settings import Model
 from .differences import check_gradients, direction_row, relative_error, tensor_row
 
 __all__ = [
@@ -167,9 +168,7 @@ def check_experiment(spec: dict, dataset_path, runs_paths, state_paths):
     runs = pd.concat([pd.read_parquet(p) for p in runs_paths], ignore_index=True)
     frames = []
     for variant in spec["variants"]:
-        model = MLP(
-            variant["model"]["sizes"], variant["model"]["activations"], variant["model"]["loss"]
-        )
+        model = Model.from_mapping(variant["model"]).mlp()
         mine = runs[runs.variant == variant["name"]]
         if mine.empty:
             raise GradcheckError(

@@ -50,8 +50,8 @@ def experiment_spec(plan: Plan, experiment: str) -> dict:
         "variants": [
             {
                 "name": v.name,
-                "model": v.model,
-                "epochs": v.train["epochs"],
+                "model": v.model.as_dict(),
+                "epochs": v.train.epochs,
                 "blocks": [b.name for b in exp.blocks if b.variant == v.name],
             }
             for v in exp.variants

@@ -16,39 +16,29 @@ import pyarrow as pa
 import threadpoolctl
 
 from .. import datasets, traces
-from ..engine import MLP, GradientDescent, TraceState, train
-from ..experiments import canonical_json, digest
+from ..engine import TraceState, train
+from ..experiments import digest
+from ..settings import TENSORS, Model, Schedule, Trace, Train
 
 __all__ = ["train_block"]
 
 log = logging.getLogger(__name__)
 
-# Order of the state tensors within an epoch and layer (and their codes in the table).
-_TENSORS = ("W", "b", "dW", "db", "z", "a")
-
 
 class _StateRecorder:
-    """The trace hook: writes the requested tensors and the per-layer norms."""
+    """The trace hook: writes the tensors and per-layer norms the schedule asks for."""
 
     def __init__(
-        self, spec: dict, run_ids: list[str], state: traces.TraceWriter, norms: traces.TraceWriter
+        self,
+        schedule: Schedule,
+        run_ids: list[str],
+        state: traces.TraceWriter,
+        norms: traces.TraceWriter,
     ):
-        trace = spec["trace"]
-        self.tensors = [t for t in _TENSORS if t in trace["state"]]
-        self.state_epochs = set(spec["state_epochs"])
-        # Initial and final parameters are always kept: validation and decision
-        # boundaries are computed from them, whatever else the config records.
-        self.endpoints = {0, spec["train"]["epochs"]}
-        epochs = spec["train"]["epochs"]
-        every = trace["norms_every"]
-        self.norm_epochs = set(range(0, epochs, every)) | {epochs} if every else set()
+        self.schedule = schedule
         self.run_dictionary = pa.array(run_ids, pa.string())
         self.state, self.norms = state, norms
         self._grids: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-
-    @property
-    def epochs(self) -> set[int]:
-        return self.state_epochs | self.norm_epochs | self.endpoints
 
     def _run_ids(self, runs: np.ndarray, repeat: int) -> pa.DictionaryArray:
         indices = pa.array(np.repeat(runs.astype(np.int32), repeat))
@@ -66,9 +56,7 @@ class _StateRecorder:
     def __call__(self, st: TraceState) -> None:
         if len(st.runs) == 0:
             return  # every run of the block is frozen: nothing left to record
-        tensors = self.tensors if st.epoch in self.state_epochs else []
-        if st.epoch in self.endpoints:
-            tensors = [t for t in _TENSORS if t in {"W", "b", *tensors}]
+        tensors = self.schedule.tensors_at(st.epoch)
         if tensors:
             for layer in range(len(st.params)):
                 arrays = {
@@ -81,7 +69,7 @@ class _StateRecorder:
                 }
                 for tensor in tensors:
                     self._write_tensor(st, layer, tensor, arrays[tensor])
-        if st.epoch in self.norm_epochs:
+        if st.epoch in self.schedule.norms:
             R, L = st.weight_norms.shape
             self.norms.write(
                 {
@@ -103,7 +91,7 @@ class _StateRecorder:
                 "epoch": np.full(n, st.epoch, np.int32),
                 "layer": np.full(n, layer, np.int16),
                 "tensor": pa.DictionaryArray.from_arrays(
-                    pa.array(np.full(n, _TENSORS.index(tensor), np.int8)), pa.array(_TENSORS)
+                    pa.array(np.full(n, TENSORS.index(tensor), np.int8)), pa.array(TENSORS)
                 ),
                 "i": i,
                 "j": j,
@@ -113,42 +101,34 @@ class _StateRecorder:
         )
 
 
-def _init_params(spec: dict, mlp: MLP) -> list:
-    model, seeds = spec["model"], [r["seed"] for r in spec["runs"]]
+def _init_params(spec: dict, model: Model) -> list:
     prefix = None
     if spec["legacy_replay_dataset"]:
         d = spec["dataset_spec"]
-        prefix = lambda rs: datasets.spiral_draws(rs, d["n_samples"], d["noise"])  # noqa: E731
-    return mlp.init(
-        seeds, model["init"], bias=model["bias_init"], rng=spec["rng"], legacy_prefix=prefix
-    )
+
+        def prefix(rs):  # the notebook drew its data from the stream first
+            return datasets.spiral_draws(rs, d["n_samples"], d["noise"])
+
+    seeds = [r["seed"] for r in spec["runs"]]
+    return model.init_params(seeds, spec["rng"], legacy_prefix=prefix)
 
 
-def _run_rows(spec: dict, result, history: dict) -> pa.Table:
-    """The run table: settings, status and the metrics at the final epoch."""
-    model, tr = spec["model"], spec["train"]
+def _run_rows(spec: dict, model: Model, tr: Train, result) -> pa.Table:
+    """The run table: the runs' identity and settings, status, and final metrics."""
     runs = spec["runs"]
-    final = {k: v[:, -1] for k, v in history.items() if k != "epoch"}
+    n = len(runs)
+    final = {k: v[:, -1] for k, v in result.history.items() if k != "epoch"}
     columns = {
         "run_id": [r["run_id"] for r in runs],
-        "experiment": [spec["experiment"]] * len(runs),
-        "variant": [spec["variant"]] * len(runs),
-        "block": [spec["block"]] * len(runs),
-        "dataset": [spec["dataset"]] * len(runs),
+        "experiment": [spec["experiment"]] * n,
+        "variant": [spec["variant"]] * n,
+        "block": [spec["block"]] * n,
+        "dataset": [spec["dataset"]] * n,
         "lr": [r["lr"] for r in runs],
         "seed": [r["seed"] for r in runs],
-        "sizes": [canonical_json(model["sizes"])] * len(runs),
-        "activations": [canonical_json(model["activations"])] * len(runs),
-        "loss_name": [model["loss"]] * len(runs),
-        "init": [canonical_json(model["init"])] * len(runs),
-        "bias_init": [model["bias_init"]] * len(runs),
-        "epochs": [tr["epochs"]] * len(runs),
-        "batch_size": pa.array([tr["batch_size"]] * len(runs), pa.int64()),
-        "shuffle": [tr["shuffle"]] * len(runs),
-        "momentum": [float(tr["momentum"])] * len(runs),
-        "clip": pa.array([tr["clip"]] * len(runs), pa.float64()),
-        "update_biases": [tr["update_biases"]] * len(runs),
-        "rng": [spec["rng"]] * len(runs),
+        **model.columns(n),
+        **tr.columns(n),
+        "rng": [spec["rng"]] * n,
         "status": result.status,
         "diverged_epoch": pa.array(result.diverged_epoch, pa.int64()),
         **{f"final_{k}": v for k, v in final.items()},
@@ -192,18 +172,14 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
     ds = datasets.read_parquet(dataset_path)
     X, Y = ds.part("train")
     eval_sets = {"test": ds.part("test")} if (ds.split == "test").any() else {}
-    mlp = MLP(spec["model"]["sizes"], spec["model"]["activations"], spec["model"]["loss"])
-    params = _init_params(spec, mlp)
-    tr = spec["train"]
-    optimizer = GradientDescent(tr["momentum"], tr["clip"], tr["update_biases"])
+    model, tr = Model.from_mapping(spec["model"]), Train.from_mapping(spec["train"])
+    schedule = Trace.from_mapping(spec["trace"]).schedule(tr.epochs)
+    mlp = model.mlp()
+    params = _init_params(spec, model)
     run_ids = [r["run_id"] for r in spec["runs"]]
     meta = {"provenance": traces.provenance(digest(spec)), "block": spec}
     log.info(
-        "training %d runs of %s for %d epochs on %d samples",
-        len(run_ids),
-        mlp,
-        tr["epochs"],
-        len(X),
+        "training %d runs of %s for %d epochs on %d samples", len(run_ids), mlp, tr.epochs, len(X)
     )
     started = time.perf_counter()
     state_schema, norms_schema = traces.STATE_SCHEMA, traces.NORMS_SCHEMA
@@ -213,25 +189,20 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
         traces.TraceWriter(out["state"], state_schema, meta) as state,
         traces.TraceWriter(out["norms"], norms_schema, meta) as norms,
     ):
-        recorder = _StateRecorder(spec, run_ids, state, norms)
+        recorder = _StateRecorder(schedule, run_ids, state, norms)
         result = train(
             mlp,
             params,
             X,
             Y,
             lr=[r["lr"] for r in spec["runs"]],
-            epochs=tr["epochs"],
-            optimizer=optimizer,
-            batch_size=tr["batch_size"],
-            shuffle=tr["shuffle"],
             seeds=[r["seed"] for r in spec["runs"]],
             metrics=spec["metrics"],
             eval_sets=eval_sets,
-            metrics_every=spec["trace"]["metrics_every"],
-            trace_at=recorder.epochs,
+            metrics_every=schedule.trace.metrics_every,
+            trace_at=schedule.hook_epochs(),
             on_trace=recorder,
-            diverge_above=tr["diverge_above"],
-            diverge_factor=tr["diverge_factor"],
+            **tr.engine_args(),
         )
     log.info(
         "trained in %.2f s; status: %s",
@@ -244,4 +215,4 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
     traces.write_table(
         out["metrics"], _metrics_table(run_ids, result.history, result.diverged_epoch), meta
     )
-    traces.write_table(out["runs"], _run_rows(spec, result, result.history), meta)
+    traces.write_table(out["runs"], _run_rows(spec, model, tr, result), meta)

@@ -66,17 +66,17 @@ class Resources:
         exp = self.plan.experiments[experiment]
         blk = exp.block(block)
         variant = exp.variant(blk.variant)
-        sizes, train, trace = variant.model["sizes"], variant.train, exp.spec["trace"]
-        runs, epochs, n = len(blk.runs), train["epochs"], self.n_train_samples(exp.dataset)
+        sizes, train, trace = variant.model.sizes, variant.train, exp.trace
+        runs, epochs, n = len(blk.runs), train.epochs, self.n_train_samples(exp.dataset)
         # Test samples are evaluated at every record too; a data set without a test split
         # is overestimated by at most a third.
         n_all = n / (1 - self.plan.config["datasets"][exp.dataset].get("test_fraction", 0))
         units = sum(sizes[1:])
         weights = sum((i + 1) * o for i, o in itertools.pairwise(sizes))
-        batch = train["batch_size"]
+        batch = train.batch_size
         steps = epochs * (1 if batch is None else math.ceil(n / batch))
-        records = epochs // trace["metrics_every"] + 1
-        state_rows = runs * state_values_per_run(variant, exp.spec, n)
+        records = len(trace.schedule(epochs).metrics)
+        state_rows = runs * state_values_per_run(exp, variant, n)
         seconds = (
             30
             + 5e-4 * steps
@@ -84,7 +84,7 @@ class Resources:
             + 2e-7 * state_rows
         )
         widths = [i * o for i, o in itertools.pairwise(sizes)]
-        if {"z", "a"} & set(trace["state"]):
+        if {"z", "a"} & set(trace.state):
             widths += [n * o for o in sizes[1:]]
         working = 8 * runs * (5 * n_all * units + 8 * weights + 8 * records)
         in_flight = 60 * runs * max(widths)
