@@ -16,7 +16,6 @@ from backproplab import datasets, figures
 from backproplab.config import ConfigError
 from backproplab.experiments import plan
 from backproplab.figures import catalog
-from backproplab.figures.data import variant_labels
 from backproplab.figures.perturbation import nudge
 from backproplab.training import job as train_job
 
@@ -181,27 +180,6 @@ def test_diverged_runs_are_marked(test_config, tmp_path):
     assert f"{gone} of {len(runs)} runs diverged" in sens["caption"]
     assert curves["facts"]["diverged_runs"] == gone
     assert "diverged" in curves["caption"]
-
-
-def test_grid_variants_are_labelled_by_what_varies():
-    runs = pd.DataFrame(
-        {
-            "variant": ["act-tanh.sigmoid__loss-bce", "act-relu.sigmoid__loss-mse"],
-            "activations": ['["tanh","sigmoid"]', '["relu","sigmoid"]'],
-            "loss_name": ["bce", "mse"],
-        }
-    )
-    labels, title = variant_labels(runs, list(runs["variant"]))
-    assert labels == {
-        "act-tanh.sigmoid__loss-bce": "tanh-sigmoid, bce",
-        "act-relu.sigmoid__loss-mse": "relu-sigmoid, mse",
-    }
-    assert title == "activations, loss"
-    named = pd.DataFrame({"variant": ["literal", "sound"], "loss_name": ["bce", "bce"]})
-    assert variant_labels(named, ["literal", "sound"]) == (
-        {"literal": "literal", "sound": "sound"},
-        "variant",
-    )
 
 
 def test_nudge_moves_by_units_in_the_last_place():

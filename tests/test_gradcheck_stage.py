@@ -71,7 +71,7 @@ def test_the_stage_checks_every_variant_seed_checkpoint_layer_and_tensor(trained
     for exp in the_plan.experiments.values():
         seeds = min(len(exp.spec["seeds"]), the_plan.config["validation"]["seeds"])
         for v in exp.variants:
-            expected += seeds * 2 * (2 * (len(v.model["sizes"]) - 1) + 1)
+            expected += seeds * 2 * (2 * (len(v.model.sizes) - 1) + 1)
     assert len(table) == expected
     key = ["experiment", "variant", "seed", "checkpoint", "layer", "tensor"]
     assert not table.duplicated(key).any()

@@ -120,8 +120,8 @@ def all_figure_files(suffixes):
 
 
 def report_spec(wildcards):
-    """The validated config and its hash, which the report shows (its params)."""
-    return canonical_json(REPORT_PLAN.report_spec(PLAN.config))
+    """The validated config, its hash and variant labels, which the report shows."""
+    return canonical_json(REPORT_PLAN.report_spec(PLAN))
 
 
 def report_benchmarks(wildcards):

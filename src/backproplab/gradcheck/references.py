@@ -36,13 +36,11 @@ from ..datasets import spiral_draws
 from ..engine.mlp import MLP, Params
 
 __all__ = [
-    "band_text",
     "compute_references",
     "gate",
     "mazur_post_step",
     "nudged_copies",
     "tolerance",
-    "verdict_text",
 ]
 
 
@@ -375,19 +373,3 @@ def gate(table) -> None:
     if len(bad):
         lines = "\n  ".join(_failure(r) for r in bad.itertuples())
         raise AssertionError(f"worked examples disagree with their published numbers:\n  {lines}")
-
-
-def band_text(row) -> str:
-    """A references row's rounding band, ``""`` where it was not measured."""
-    if row.band_low != row.band_low:  # NaN
-        return ""
-    return f"{row.band_low:.4g} to {row.band_high:.4g}"
-
-
-def verdict_text(row) -> str:
-    """What a references row's check found, in words."""
-    if not row.required:
-        return f"not required ({'agrees' if row.agrees else 'differs'}: see its note)"
-    if row.check == "band":
-        return "passes: inside its rounding band" if row.passes else "FAILS: outside its band"
-    return "passes: agrees to its digits" if row.passes else "FAILS: differs"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..traces import atomic_path
-from .references import band_text, verdict_text
+from ..verdicts import band_text, verdict_text
 
 __all__ = ["summary_markdown", "write_summary"]
 

@@ -23,9 +23,8 @@ import pandas as pd
 import yaml
 
 from .. import traces
-from ..figures.catalog import KINDS as FIGURE_KINDS
-from ..figures.data import variant_labels
-from ..gradcheck.references import band_text, verdict_text
+from ..figures import KINDS as FIGURE_KINDS
+from ..verdicts import band_text, verdict_text
 from .document import (
     Code,
     Document,
@@ -174,7 +173,7 @@ def _gradcheck_table(rows: pd.DataFrame, caption: str) -> Table:
     return table
 
 
-def _experiment(name, spec, config, figures, ev: Evidence, report_dir) -> Section:
+def _experiment(name, spec, config, figures, ev: Evidence, report_dir, labels) -> Section:
     """One experiment: description, config, final metrics, checks and figures."""
     runs, metrics = ev.runs.get(name), ev.metrics.get(name)
     sec = Section(f"Experiment {name}", f"exp-{name}")
@@ -197,8 +196,7 @@ def _experiment(name, spec, config, figures, ev: Evidence, report_dir) -> Sectio
     if runs is not None:
         order = {v: k for k, v in enumerate(dict.fromkeys(runs["variant"]))}
         runs = runs.assign(variant_index=runs["variant"].map(order))
-        labels, _ = variant_labels(runs, list(order))
-        sec.add(final_metrics(runs, metrics, labels))
+        sec.add(final_metrics(runs, metrics, {v: labels.get(v, v) for v in order}))
     else:
         sec.add(Paragraph(f"No traces were given for {name}.", "warning"))
     if ev.gradcheck is not None:
@@ -214,14 +212,17 @@ def _experiment(name, spec, config, figures, ev: Evidence, report_dir) -> Sectio
             )
         else:
             sec.add(Paragraph("The validation stage checked no run of this experiment.", "note"))
-    sec.add(
-        *references_for(
-            ev,
-            name,
-            f"The worked example {name} reproduces: its published numbers against the "
-            f"engine's (validation stage).",
+    # The worked example is found by the experiment's data set, not by its name.
+    reference = ev.reference_of(name)
+    if reference is not None:
+        sec.add(
+            *references_for(
+                ev,
+                reference,
+                f"The worked example {name} reproduces: its published numbers against the "
+                f"engine's (validation stage).",
+            )
         )
-    )
     for kind in spec.get("figures", {}):
         png, record = figures.get((name, kind), (None, None))
         if png is None:
@@ -374,6 +375,7 @@ def _provenance(spec: dict, runs_files: list[Path]) -> Section:
 def build(spec: dict, inputs: dict, report_dir: Path) -> Document:
     """The report as a :class:`~.document.Document` (see :func:`.job.report`)."""
     config = dict(spec["config"])
+    labels = spec["labels"]
     if "order" in spec:  # the config's order (params arrive with sorted keys)
         experiments = config["experiments"]
         config["experiments"] = {
@@ -424,14 +426,22 @@ def build(spec: dict, inputs: dict, report_dir: Path) -> Document:
     for seed in sorted(s for s in by_seed if s):
         sec = Section(SEED_TITLES.get(seed, f"Seed {seed}"), f"seed-{seed}")
         for name in by_seed[seed]:
-            sec.add(_experiment(name, experiments[name], config, figures, ev, report_dir))
+            sec.add(
+                _experiment(
+                    name, experiments[name], config, figures, ev, report_dir, labels.get(name, {})
+                )
+            )
         blocks = seed_blocks(seed, ev)
         sec.add(Section(f"Seed {seed} against this pipeline", f"seed-{seed}-vs-ours", blocks))
         doc.sections.append(sec)
     if by_seed.get(""):
         sec = Section("Beyond the seeds", "beyond")
         for name in by_seed[""]:
-            sec.add(_experiment(name, experiments[name], config, figures, ev, report_dir))
+            sec.add(
+                _experiment(
+                    name, experiments[name], config, figures, ev, report_dir, labels.get(name, {})
+                )
+            )
         doc.sections.append(sec)
     doc.sections.append(_validation(ev, inputs.get("validation_summary")))
     doc.sections.append(_provenance(spec, [p for ps in runs_files.values() for p in ps]))

@@ -8,15 +8,18 @@ from ..experiments import Plan, digest
 __all__ = ["BENCHMARK_GLOBS", "benchmark_files", "report_spec"]
 
 
-def report_spec(config: dict) -> dict:
+def report_spec(plan: Plan) -> dict:
     """What the report depends on besides its input files: the validated config (its
-    experiments, data sets and validation settings), its hash, and the config's order
-    of experiments and figures."""
+    experiments, data sets and validation settings), its hash, the config's order of
+    experiments and figures, and each experiment's variant labels (``Experiment.legend``).
+    """
+    config = plan.config
     keep = {k: config[k] for k in ("experiments", "datasets", "validation") if k in config}
     # Params travel as canonical JSON, which sorts keys: the config's order of
     # experiments and of their figures is kept as lists.
     order = [[name, list(exp.get("figures", {}))] for name, exp in config["experiments"].items()]
-    return {"config": keep, "config_hash": digest(config), "order": order}
+    labels = {name: exp.legend()[0] for name, exp in plan.experiments.items()}
+    return {"config": keep, "config_hash": digest(config), "order": order, "labels": labels}
 
 
 def benchmark_files(plan: Plan) -> list[str]:

@@ -3,23 +3,26 @@ measured, and where a seed's math was wrong, with the evidence.
 
 The seeds' statements are quoted here (they are fixed texts); every number on the
 pipeline's side is read from the traces, the figures' JSON facts or the validation
-stage's tables at report time. A finding whose experiment is not in the config says so
-instead of guessing.
+stage's tables at report time. A finding names no experiment: it reads the one a
+:class:`Selector` picks by what it reproduces, records or varies (the first such
+experiment in config order), names that experiment in its text, and, when the config
+has none, says what it would have read instead of guessing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from ..gradcheck.references import band_text, verdict_text
+from ..verdicts import band_text, verdict_text
 from .document import Paragraph
 from .tables import Table, convergence_epochs, fmt
 
-__all__ = ["SEED_TITLES", "Evidence", "seed_blocks"]
+__all__ = ["REFERENCE_OF_GENERATOR", "SEED_TITLES", "Evidence", "Selector", "seed_blocks"]
 
 SEED_TITLES = {
     "000": "Seed 000: the 8-3-8 encoder notebook",
@@ -28,12 +31,93 @@ SEED_TITLES = {
     "003": "Seed 003: the step-by-step backpropagation example",
 }
 
+# The validation stage's worked example (validation.references) whose published numbers
+# an experiment reproduces, by the generator of its data set: the reference is computed
+# from the same problem, whatever the experiment or its data set is called.
+REFERENCE_OF_GENERATOR = {"worked_example": "mazur"}
+
 _FINDING_COLUMNS = ["topic", "the seed", "this pipeline", "evidence"]
+
+Count = Literal["one", "several"]
+
+
+@dataclass(frozen=True)
+class Selector:
+    """Which experiment of the config a finding reads: by the seed document it
+    reproduces and by what it records or varies, never by its name.
+
+    Attributes
+    ----------
+    reproduces : str
+        Its ``reproduces`` ("000".."003").
+    generator : str, optional
+        The generator of its data set.
+    rng : str, optional
+        Its ``rng``.
+    init : str, optional
+        The name of its ``model.init``.
+    variants, learning_rates, seeds : {"one", "several"}, optional
+        How many variants it trained (read from its runs table, since list-valued model
+        keys make variants too), learning rates and seeds it has.
+    figure : str, optional
+        A figure kind it draws.
+    """
+
+    reproduces: str
+    generator: str | None = None
+    rng: str | None = None
+    init: str | None = None
+    variants: Count | None = None
+    learning_rates: Count | None = None
+    seeds: Count | None = None
+    figure: str | None = None
+
+    def __str__(self) -> str:
+        """The selector in words, for the findings of a config that has no match."""
+        text = f"seed-{self.reproduces} experiment"
+        if self.generator:
+            text += f" on the {self.generator} generator"
+        if self.init:
+            text += f" initialised {self.init}"
+        having = [f"rng {self.rng}"] if self.rng else []
+        having += [
+            f"{n} {what if n == 'one' else what + 's'}"
+            for n, what in (
+                (self.variants, "variant"),
+                (self.learning_rates, "learning rate"),
+                (self.seeds, "seed"),
+            )
+            if n
+        ]
+        having += [f"the {self.figure} figure"] if self.figure else []
+        if having:
+            text += " with " + ", ".join(having[:-1]) + (" and " if len(having) > 1 else "")
+            text += having[-1]
+        return text
+
+
+def _count_matches(wanted: Count | None, n: int | None) -> bool:
+    if wanted is None:
+        return True
+    if n is None:  # not known (no runs table): cannot be the experiment asked for
+        return False
+    return n == 1 if wanted == "one" else n > 1
+
+
+def _variants(runs: pd.DataFrame | None) -> int | None:
+    """How many variants a runs table holds (``None`` without one)."""
+    return None if runs is None else runs["variant"].nunique()
+
+
+def _init_name(spec: dict) -> str | None:
+    init = spec.get("model", {}).get("init")
+    return init.get("name") if isinstance(init, dict) else init
 
 
 @dataclass
 class Evidence:
-    """Everything the findings may cite, by experiment name."""
+    """Everything the findings may cite, by experiment name; ``config`` holds the
+    experiments in the config's order, which :meth:`select` follows."""
 
     config: dict
     runs: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -49,6 +133,42 @@ class Evidence:
     def fact(self, experiment: str, kind: str) -> dict | None:
         record = self.facts.get((experiment, kind))
         return None if record is None else record.get("facts")
+
+    def spec(self, experiment: str) -> dict:
+        """The experiment's config entry (defaults filled in)."""
+        return self.config.get("experiments", {}).get(experiment, {})
+
+    def generator(self, experiment: str) -> str | None:
+        """The generator of the experiment's data set."""
+        dataset = self.config.get("datasets", {}).get(self.spec(experiment).get("dataset"))
+        return None if dataset is None else dataset.get("generator")
+
+    def matches(self, experiment: str, selector: Selector) -> bool:
+        """Whether the experiment is one that ``selector`` asks for."""
+        spec = self.spec(experiment)
+        runs = self.runs.get(experiment)
+        return (
+            str(spec.get("reproduces", "")) == selector.reproduces
+            and selector.generator in (None, self.generator(experiment))
+            and selector.rng in (None, spec.get("rng"))
+            and selector.init in (None, _init_name(spec))
+            and selector.figure in (None, *spec.get("figures", {}))
+            and _count_matches(selector.variants, _variants(runs))
+            and _count_matches(selector.learning_rates, len(spec.get("learning_rates", [])))
+            and _count_matches(selector.seeds, len(spec.get("seeds", [])))
+        )
+
+    def select(self, selector: Selector) -> str | None:
+        """The first experiment, in config order, that ``selector`` asks for (``None``
+        if the config has none): one finding reads one experiment, the same on every
+        rebuild."""
+        experiments = self.config.get("experiments", {})
+        return next((e for e in experiments if self.matches(e, selector)), None)
+
+    def reference_of(self, experiment: str) -> str | None:
+        """The worked example (``validation.references`` key) the experiment reproduces,
+        if any (see :data:`REFERENCE_OF_GENERATOR`)."""
+        return REFERENCE_OF_GENERATOR.get(self.generator(experiment))
 
     def formulas(self, seed: str) -> pd.DataFrame | None:
         f = self.seed_formulas
@@ -69,8 +189,23 @@ class Evidence:
         return self.config.get("validation", {}).get("references", {}).get(name)
 
 
-def _missing(experiments: str) -> str:
-    return f"not measured: experiment {experiments} is not in this config"
+def _not_measured(selector: Selector, experiment: str | None = None, what: str = "") -> str:
+    """Why a finding has no number: no experiment matches, or one does but the report
+    was not given its traces or figure."""
+    if experiment is None:
+        return f"not measured: this config has no {selector}"
+    return f"not measured: the report was given no {what or 'traces'} of {experiment}"
+
+
+# A printed number the validation stage did not check (no references row for it).
+_NOT_CHECKED = "not checked: the references table has no row for it"
+
+_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _count(n: int) -> str:
+    """A small count in words, as prose writes it."""
+    return _WORDS[n] if 0 <= n < len(_WORDS) else str(n)
 
 
 def _pct(x: float) -> str:
@@ -107,10 +242,22 @@ def _formula_evidence(ev: Evidence, seed: str, needle: str) -> str:
 # -- seed 000 --------------------------------------------------------------------------
 
 
-def _seed000(ev: Evidence) -> list:
-    rows = []
-    if ev.has("encoder_seeds"):
-        r = ev.runs["encoder_seeds"]
+# The same network from several initialisations, nothing else varied: the finding pools
+# all its runs, so a second variant or learning rate would mix other effects in.
+_SEEDS_000 = Selector("000", variants="one", learning_rates="one", seeds="several")
+# One network at several learning rates: the finding groups by rate alone.
+_RATES_000 = Selector("000", variants="one", learning_rates="several")
+# The loss_comparison figure draws one learning rate; the finding's accuracies pool the
+# experiment's runs, so it must have only that one.
+_COMPARISON_000 = Selector("000", learning_rates="one", figure="loss_comparison")
+
+
+def _initial_parameters(ev: Evidence) -> list[str]:
+    name = ev.select(_SEEDS_000)
+    if name is None or not ev.has(name):
+        ours, evidence = _not_measured(_SEEDS_000, name), ""
+    else:
+        r = ev.runs[name]
         ok = r[r["status"] == "ok"]
         col = "final_mse" if "final_mse" in r else "final_loss"
         perfect = int((ok["final_accuracy"] >= 1.0).sum())
@@ -119,19 +266,22 @@ def _seed000(ev: Evidence) -> list:
             f"{_range(ok[col])}; {perfect} of {len(r)} reach 100% accuracy (accuracies "
             f"{', '.join(_pct(a) for a in ok['final_accuracy'])})"
         )
+        evidence = f"{name}: final-metrics table, learning curves and hidden code"
+    return [
+        "initial parameters",
+        "five unseeded runs \u201cconverge reliably to similar minima in all runs\u201d",
+        ours,
+        evidence,
+    ]
+
+
+def _learning_rate(ev: Evidence) -> list[str]:
+    name = ev.select(_RATES_000)
+    if name is None or not ev.has(name) or name not in ev.metrics:
+        ours, evidence = _not_measured(_RATES_000, name), ""
     else:
-        ours = _missing("encoder_seeds")
-    rows.append(
-        [
-            "initial parameters",
-            "five unseeded runs \u201cconverge reliably to similar minima in all runs\u201d",
-            ours,
-            "encoder_seeds: final-metrics table, learning curves and hidden code",
-        ]
-    )
-    if ev.has("encoder_lr"):
-        r = ev.runs["encoder_lr"]
-        conv = convergence_epochs(ev.metrics["encoder_lr"])
+        r = ev.runs[name]
+        conv = convergence_epochs(ev.metrics[name])
         parts = []
         for lr, g in r.groupby("lr"):
             ok = g[g["status"] == "ok"]
@@ -141,19 +291,22 @@ def _seed000(ev: Evidence) -> list:
                 f"{fmt(ok['final_loss'].mean(), 3)}, converged by epoch {mean_conv:.0f}"
             )
         ours = "; ".join(parts)
+        evidence = f"{name}: final-metrics table, learning curves, final loss against rate"
+    return [
+        "learning rate",
+        "rates 10 to 50 (one unseeded run each): higher rates converge faster, and \u201cin "
+        "this test they remained stable\u201d",
+        ours,
+        evidence,
+    ]
+
+
+def _comparison(ev: Evidence) -> list[str]:
+    name = ev.select(_COMPARISON_000)
+    facts = None if name is None else ev.fact(name, "loss_comparison")
+    if not facts:
+        ours, evidence = _not_measured(_COMPARISON_000, name, "loss_comparison figure"), ""
     else:
-        ours = _missing("encoder_lr")
-    rows.append(
-        [
-            "learning rate",
-            "rates 10 to 50 (one unseeded run each): higher rates converge faster, and \u201cin "
-            "this test they remained stable\u201d",
-            ours,
-            "encoder_lr: final-metrics table, learning curves, final loss against rate",
-        ]
-    )
-    facts = ev.fact("encoder_compare", "loss_comparison")
-    if facts:
         v = facts["variants"]
         names = list(v)
         metric = facts["metric"]
@@ -167,21 +320,22 @@ def _seed000(ev: Evidence) -> list:
             f"comparable); on the common metric {metric}, mean over seeds: {common}, so "
             f"{best} fits better by the measure both can be judged on"
         )
-        r = ev.runs.get("encoder_compare")
+        r = ev.runs.get(name)
         if r is not None:
             acc = r.groupby("variant")["final_accuracy"].mean()
             ours += "; final accuracy " + ", ".join(f"{n} {_pct(a)}" for n, a in acc.items())
-    else:
-        ours = _missing("encoder_compare (figure loss_comparison)")
-    rows.append(
-        [
-            "comparing the two options",
-            "sigmoid/MSE \u201cachieved faster convergence and lower final loss\u201d than "
-            "softmax/cross-entropy, read off one axis holding two different losses",
-            ours,
-            "encoder_compare: loss comparison figure (own losses beside a common metric)",
-        ]
-    )
+        evidence = f"{name}: loss comparison figure (own losses beside a common metric)"
+    return [
+        "comparing the two options",
+        "sigmoid/MSE \u201cachieved faster convergence and lower final loss\u201d than "
+        "softmax/cross-entropy, read off one axis holding two different losses",
+        ours,
+        evidence,
+    ]
+
+
+def _seed000(ev: Evidence) -> list:
+    rows = [_initial_parameters(ev), _learning_rate(ev), _comparison(ev)]
     rows.append(
         [
             "softmax gradient",
@@ -228,178 +382,201 @@ def _seed000(ev: Evidence) -> list:
 # -- seed 001 --------------------------------------------------------------------------
 
 
-def _seed001(ev: Evidence) -> list:
-    blocks = []
-    published = ev.published("seed001") or {}
-    log = published.get("log")
-    checks = ev.reference("seed001")
-    checked = {} if checks is None else {r.quantity: r for r in checks.itertuples()}
-    if log and ev.has("spiral_legacy"):
-        m = ev.metrics["spiral_legacy"]
-        base = m[m["run_id"] == ev.runs["spiral_legacy"]["run_id"].iloc[0]].set_index("epoch")
-        table = Table(
+# The notebook's own run, regenerated bit for bit: its data and weights drawn from
+# RandomState in the notebook's order. Its printed log, gradient printout and digits are
+# compared with this run only (another stream draws other weights).
+_NOTEBOOK_001 = Selector("001", rng="numpy_legacy")
+_FLOW_001 = Selector("001", rng="numpy_legacy", figure="gradient_flow")
+_FANOUT_001 = Selector("001", rng="numpy_legacy", figure="ulp_fanout")
+# The config key that names the notebook's initialisation rule.
+_INIT_001 = Selector("001", init="lecun_normal")
+# The same network over several seeds, nothing else varied (the finding pools its runs).
+_SEEDS_001 = Selector("001", variants="one", learning_rates="one", seeds="several")
+
+
+def _log_table(ev: Evidence, log: list, checked: dict) -> Table | None:
+    """The notebook's printed log beside its regenerated run, if the config has it."""
+    name = ev.select(_NOTEBOOK_001)
+    if not log or name is None or not ev.has(name) or name not in ev.metrics:
+        return None
+    m = ev.metrics[name]
+    base = m[m["run_id"] == ev.runs[name]["run_id"].iloc[0]].set_index("epoch")
+    table = Table(
+        [
+            "printed epoch",
+            "seed loss",
+            "seed accuracy",
+            "our epoch",
+            "our loss",
+            "our accuracy",
+            "rounding band of the loss",
+            "verdict",
+        ],
+        numeric=[True] * 6 + [False, False],
+    )
+    for row in log:
+        # "Epoch k" is printed after the k-th loop iteration, before its update.
+        e = int(row["epoch"]) - 1
+        loss, acc = (
+            (base.loc[e, "loss"], base.loc[e, "accuracy"]) if e in base.index else (np.nan, np.nan)
+        )
+        printed = str(row["loss"])
+        decimals = len(printed.split(".")[1]) if "." in printed else 0
+        check = checked.get(f"loss at Epoch {row['epoch']}")
+        table.rows.append(
             [
-                "printed epoch",
-                "seed loss",
-                "seed accuracy",
-                "our epoch",
-                "our loss",
-                "our accuracy",
-                "rounding band of the loss",
-                "verdict",
-            ],
-            numeric=[True] * 6 + [False, False],
+                str(row["epoch"]),
+                printed,
+                str(row["accuracy"]),
+                str(e),
+                f"{loss:.{decimals + 3}f}",
+                f"{acc:.4f}",
+                band_text(check) if check else "",
+                verdict_text(check) if check else _NOT_CHECKED,
+            ]
         )
-        for row in log:
-            # "Epoch k" is printed after the k-th loop iteration, before its update.
-            e = int(row["epoch"]) - 1
-            loss, acc = (
-                (base.loc[e, "loss"], base.loc[e, "accuracy"])
-                if e in base.index
-                else (np.nan, np.nan)
-            )
-            printed = str(row["loss"])
-            decimals = len(printed.split(".")[1]) if "." in printed else 0
-            check = checked.get(f"loss at Epoch {row['epoch']}")
-            table.rows.append(
-                [
-                    str(row["epoch"]),
-                    printed,
-                    str(row["accuracy"]),
-                    str(e),
-                    f"{loss:.{decimals + 3}f}",
-                    f"{acc:.4f}",
-                    band_text(check) if check else "",
-                    verdict_text(check) if check else _missing("the references table"),
-                ]
-            )
-        table.caption = (
-            "Seed 001's printed training log beside the spiral_legacy run (same data, same "
-            "initial weights, drawn from RandomState(42) in the notebook's order). The "
-            "notebook prints \u201cEpoch k\u201d after computing the loss of its k-th "
-            "iteration, before that iteration's update: our epoch k \u2212 1. From about "
-            "epoch 120 the run is chaotic at lr 0.5: which digits a machine prints is "
-            "decided by rounding (BLAS kernels, libm, operation order), so a printed number "
-            "there is checked against its rounding band, the range of the run replayed "
-            "from one-ulp nudges of its initial weights (validation.band_nudges), widened "
-            "by half a unit of the printed digit. The band's bounds, like our digits there, "
-            "are those of this numerics profile's kernels."
-        )
-        blocks.append(table)
-    rows = []
-    flow = ev.fact("spiral_legacy", "gradient_flow")
+    table.caption = (
+        f"Seed 001's printed training log beside the {name} run (same data, same "
+        "initial weights, drawn from RandomState(42) in the notebook's order). The "
+        "notebook prints \u201cEpoch k\u201d after computing the loss of its k-th "
+        "iteration, before that iteration's update: our epoch k \u2212 1. From about "
+        "epoch 120 the run is chaotic at lr 0.5: which digits a machine prints is "
+        "decided by rounding (BLAS kernels, libm, operation order), so a printed number "
+        "there is checked against its rounding band, the range of the run replayed "
+        "from one-ulp nudges of its initial weights (validation.band_nudges), widened "
+        "by half a unit of the printed digit. The band's bounds, like our digits there, "
+        "are those of this numerics profile's kernels."
+    )
+    return table
+
+
+def _gradient_flow(ev: Evidence, published: dict, checked: dict) -> list[str] | None:
+    """The notebook's printed gradient analysis against its run's (none if either is
+    missing: the row only compares)."""
+    name = ev.select(_FLOW_001)
+    flow = None if name is None else ev.fact(name, "gradient_flow")
     printed_w = published.get("weight_norms")
     printed_g = published.get("gradient_norms")
-    if flow and printed_w and printed_g:
-        ours = "; ".join(
-            f"layer {lay['layer'] + 1}: weight {lay['weight_norm']:.4f}, gradient "
-            f"{lay['grad_norm']:.6f}"
-            for lay in flow["layers"]
-        )
-        seed = "; ".join(
-            f"layer {k + 1}: weight {w}, gradient {g}"
-            for k, (w, g) in enumerate(zip(printed_w, printed_g, strict=False))
-        )
-        magnitudes = [
-            r
-            for q, r in checked.items()
-            if q.startswith("layer ") and q.endswith(" magnitude") and r.check == "band"
-        ]
-        if magnitudes:
-            inside = sum(r.passes for r in magnitudes)
-            ours += (
-                f". Chaotic, like the log after epoch 120: {inside} of {len(magnitudes)} "
-                f"printed magnitudes lie inside their rounding bands ("
-                + "; ".join(f"{r.quantity}: {band_text(r)}" for r in magnitudes)
-                + ")"
-            )
-        rows.append(
-            [
-                "gradient flow after training",
-                seed,
-                ours,
-                "spiral_legacy: gradient-flow figure (epoch 1000); references table",
-            ]
-        )
-    fan = ev.fact("spiral_legacy", "ulp_fanout")
-    if fan:
-        reproduces = (
-            "reproduces" if fan["unperturbed_copy_reproduces_trace"] else "does NOT reproduce"
-        )
-        marks = ", ".join(
-            f"{fmt(v, 2)} at epoch {e}"
-            for e, v in sorted(fan["max_relative_difference"].items(), key=lambda kv: int(kv[0]))
-        )
-        rows.append(
-            [
-                "matching the later digits",
-                "the printed log (4 decimals) from one run of the notebook",
-                f"moving one first-layer weight by {fan['ulps']} ulp changes the loss by "
-                f"{marks} (largest over {len(fan['nudged'])} nudged weights): the run is "
-                f"chaotic around epochs 100 to 200, so rounding differences of one ulp "
-                f"anywhere (BLAS, summation order, exp) decide the later digits; "
-                f"the engine's unperturbed copy {reproduces} the recorded curve bit for bit",
-                "spiral_legacy: one-ulp fan-out figure (the figure rule retrains the nudged "
-                "copies with the engine)",
-            ]
-        )
-    else:
-        rows.append(
-            [
-                "matching the later digits",
-                "the printed log",
-                _missing("spiral_legacy (figure ulp_fanout)"),
-                "",
-            ]
-        )
-    rows.append(
-        [
-            "initialisation",
-            "randn \u00d7 sqrt(1/n_in) for tanh, called \u201cXavier\u201d in a comment",
-            "sqrt(1/n_in) is LeCun's scaling; Glorot/Xavier is sqrt(2/(n_in + n_out)); the "
-            "config names it lecun_normal",
-            "config: spiral_legacy.model.init",
-        ]
+    if not (flow and printed_w and printed_g):
+        return None
+    ours = "; ".join(
+        f"layer {lay['layer'] + 1}: weight {lay['weight_norm']:.4f}, gradient "
+        f"{lay['grad_norm']:.6f}"
+        for lay in flow["layers"]
     )
-    if ev.has("spiral_seeds"):
-        r = ev.runs["spiral_seeds"]
+    seed = "; ".join(
+        f"layer {k + 1}: weight {w}, gradient {g}"
+        for k, (w, g) in enumerate(zip(printed_w, printed_g, strict=False))
+    )
+    magnitudes = [
+        r
+        for q, r in checked.items()
+        if q.startswith("layer ") and q.endswith(" magnitude") and r.check == "band"
+    ]
+    if magnitudes:
+        inside = sum(r.passes for r in magnitudes)
+        ours += (
+            f". Chaotic, like the log after epoch 120: {inside} of {len(magnitudes)} "
+            f"printed magnitudes lie inside their rounding bands ("
+            + "; ".join(f"{r.quantity}: {band_text(r)}" for r in magnitudes)
+            + ")"
+        )
+    return [
+        "gradient flow after training",
+        seed,
+        ours,
+        f"{name}: gradient-flow figure (epoch 1000); references table",
+    ]
+
+
+def _fanout(ev: Evidence) -> list[str]:
+    name = ev.select(_FANOUT_001)
+    fan = None if name is None else ev.fact(name, "ulp_fanout")
+    if not fan:
+        return [
+            "matching the later digits",
+            "the printed log",
+            _not_measured(_FANOUT_001, name, "ulp_fanout figure"),
+            "",
+        ]
+    reproduces = "reproduces" if fan["unperturbed_copy_reproduces_trace"] else "does NOT reproduce"
+    marks = ", ".join(
+        f"{fmt(v, 2)} at epoch {e}"
+        for e, v in sorted(fan["max_relative_difference"].items(), key=lambda kv: int(kv[0]))
+    )
+    return [
+        "matching the later digits",
+        "the printed log (4 decimals) from one run of the notebook",
+        f"moving one first-layer weight by {fan['ulps']} ulp changes the loss by "
+        f"{marks} (largest over {len(fan['nudged'])} nudged weights): the run is "
+        f"chaotic around epochs 100 to 200, so rounding differences of one ulp "
+        f"anywhere (BLAS, summation order, exp) decide the later digits; "
+        f"the engine's unperturbed copy {reproduces} the recorded curve bit for bit",
+        f"{name}: one-ulp fan-out figure (the figure rule retrains the nudged "
+        "copies with the engine)",
+    ]
+
+
+def _initialisation(ev: Evidence) -> list[str]:
+    name = ev.select(_INIT_001)
+    ours = "sqrt(1/n_in) is LeCun's scaling; Glorot/Xavier is sqrt(2/(n_in + n_out)); "
+    ours += (
+        "the config names it lecun_normal"
+        if name
+        else "no seed-001 experiment of this config uses it (lecun_normal)"
+    )
+    return [
+        "initialisation",
+        "randn \u00d7 sqrt(1/n_in) for tanh, called \u201cXavier\u201d in a comment",
+        ours,
+        f"config: {name}.model.init" if name else "",
+    ]
+
+
+def _one_run(ev: Evidence) -> list[str]:
+    name = ev.select(_SEEDS_001)
+    if name is None or not ev.has(name):
+        ours, evidence = _not_measured(_SEEDS_001, name), ""
+    else:
+        r = ev.runs[name]
         ours = (
-            f"over five independent seeds: final loss {_range(r['final_loss'])}, final "
-            f"accuracy {_range(r['final_accuracy'])}"
+            f"over {_count(r['seed'].nunique())} independent seeds: final loss "
+            f"{_range(r['final_loss'])}, final accuracy {_range(r['final_accuracy'])}"
         )
-    else:
-        ours = _missing("spiral_seeds")
-    rows.append(
-        [
-            "one run as evidence",
-            "final loss 0.0025 and accuracy 1.0000 from a single seed",
-            ours,
-            "spiral_seeds: final-metrics table and learning curves",
-        ]
-    )
-    blocks.append(Table(_FINDING_COLUMNS, rows, "Seed 001 against this pipeline."))
-    return blocks
+        evidence = f"{name}: final-metrics table and learning curves"
+    return [
+        "one run as evidence",
+        "final loss 0.0025 and accuracy 1.0000 from a single seed",
+        ours,
+        evidence,
+    ]
+
+
+def _seed001(ev: Evidence) -> list:
+    published = ev.published("seed001") or {}
+    checks = ev.reference("seed001")
+    checked = {} if checks is None else {r.quantity: r for r in checks.itertuples()}
+    log = _log_table(ev, published.get("log"), checked)
+    flow = _gradient_flow(ev, published, checked)
+    rows = [flow] if flow else []
+    rows += [_fanout(ev), _initialisation(ev), _one_run(ev)]
+    table = Table(_FINDING_COLUMNS, rows, "Seed 001 against this pipeline.")
+    return [log, table] if log else [table]
 
 
 # -- seed 002 --------------------------------------------------------------------------
 
 
-def _seed002(ev: Evidence) -> list:
-    rows = [
-        [
-            "hidden-layer delta",
-            "da_i = sum over the next layer's per-sample weight gradients "
-            "(np.sum(dweights[i+1], axis=-2))",
-            "the chain rule needs da = W\u1d40 dz of the next layer; the seed's quantity is "
-            "a_i \u00b7 \u03a3_j dz_j / m, which ignores the weights entirely; both moons "
-            "variants here use correct gradients",
-            _formula_evidence(ev, "002", ""),
-        ]
-    ]
-    if ev.has("moons"):
-        r = ev.runs["moons"]
+# The seed's literal choices against a sound variant: the findings read its variants.
+_VARIANTS_002 = Selector("002", variants="several")
+
+
+def _moons_initialisation(ev: Evidence, name: str | None) -> list[str]:
+    if name is None:
+        ours, evidence = _not_measured(_VARIANTS_002), ""
+    else:
         parts = []
-        for variant, g in r.groupby("variant", sort=False):
+        for variant, g in ev.runs[name].groupby("variant", sort=False):
             ok = g[g["status"] == "ok"]
             test = (
                 f", test accuracy {_range(ok['final_test_accuracy'])}"
@@ -411,37 +588,49 @@ def _seed002(ev: Evidence) -> list:
                 f"{len(g)} seeds ({len(g) - len(ok)} diverged)"
             )
         ours = "; ".join(parts)
-    else:
-        ours = _missing("moons")
-    rows.append(
+        evidence = f"{name}: final-metrics table, decision boundaries, predictions"
+    return [
+        "initialisation",
+        "np.random.normal(-1, 1, ...) for weights and biases, described as \u201cvalues "
+        "between -1 and 1\u201d",
+        "normal(-1, 1) has mean \u22121 and standard deviation 1 (a third of its draws lie "
+        "outside [\u22121, 1]); the literal variant keeps it, the sound variant uses He "
+        "initialisation and zero biases: " + ours,
+        evidence,
+    ]
+
+
+def _seed002(ev: Evidence) -> list:
+    # Selecting by variants needs the runs table, so a selected experiment has one.
+    name = ev.select(_VARIANTS_002)
+    split_seed = None if name is None else f"datasets.{ev.spec(name)['dataset']}.split_seed"
+    seeded = split_seed or "the split_seed of its data set"
+    rows = [
         [
-            "initialisation",
-            "np.random.normal(-1, 1, ...) for weights and biases, described as \u201cvalues "
-            "between -1 and 1\u201d",
-            "normal(-1, 1) has mean \u22121 and standard deviation 1 (a third of its draws lie "
-            "outside [\u22121, 1]); the literal variant keeps it, the sound variant uses He "
-            "initialisation and zero biases: " + ours,
-            "moons: final-metrics table, decision boundaries, predictions",
-        ]
-    )
-    rows.append(
+            "hidden-layer delta",
+            "da_i = sum over the next layer's per-sample weight gradients "
+            "(np.sum(dweights[i+1], axis=-2))",
+            "the chain rule needs da = W\u1d40 dz of the next layer; the seed's quantity is "
+            "a_i \u00b7 \u03a3_j dz_j / m, which ignores the weights entirely; both moons "
+            "variants here use correct gradients",
+            _formula_evidence(ev, "002", ""),
+        ],
+        _moons_initialisation(ev, name),
         [
             "gradient clipping",
             "np.nan_to_num then clip every gradient entry to [\u22121, 1]",
             "clipping hides the size of the (wrong) gradient and turns NaN into 0; the literal "
             "variant clips too, the sound variant does not",
-            "config: moons.variants",
-        ]
-    )
-    rows.append(
+            f"config: {name}.variants" if name else "",
+        ],
         [
             "reproducibility",
             "train_test_split without random_state and unseeded weights",
             "every rerun of the article trains on another split from other weights; here the "
-            "split is seeded (datasets.moons.split_seed) and the spread over seeds is reported",
-            "datasets.moons.split_seed; the final-metrics table",
-        ]
-    )
+            f"split is seeded ({seeded}) and the spread over seeds is reported",
+            f"{split_seed}; the final-metrics table" if split_seed else "the final-metrics table",
+        ],
+    ]
     return [Table(_FINDING_COLUMNS, rows, "Seed 002 against this pipeline.")]
 
 
@@ -468,62 +657,68 @@ def _agreement(rows: pd.DataFrame | None) -> str:
     return text
 
 
-def _seed003(ev: Evidence) -> list:
-    rows = []
-    lin = ev.reference("seed003")
-    rows.append(
-        [
-            "the \u201csigmoid\u201d network",
-            "defines sigmoid but computes every layer as np.dot(weights, inputs); prints "
-            "outputs 0.02421 and 0.0300925",
-            "the network is linear: no activation is ever applied; its printed numbers are "
-            "those of a linear 2-2-2-2 network with the printed weights",
-            _agreement(lin),
-        ]
-    )
+# Mazur's example (the validation.references key of that name is computed from the same
+# problem): the run on its data set that draws the network before and after one step.
+_WORKED_003 = Selector("003", generator="worked_example", figure="network_diagram")
+# Seed 003's own table, trained as the seed meant to.
+_TABLE_003 = Selector("003", generator="seed003_table")
+
+
+def _worked_example(ev: Evidence) -> list[str]:
     mazur = ev.reference("mazur")
-    diagram = ev.fact("mazur", "network_diagram")
+    name = ev.select(_WORKED_003)
+    diagram = None if name is None else ev.fact(name, "network_diagram")
     published = (ev.published("mazur") or {}).get("weights_after_one_step")
-    if diagram and published:
-        ours = ", ".join(f"w{k + 1} {w:.9f}" for k, w in enumerate(diagram["weights_after"]))
-        rows.append(
-            [
-                "the worked example it cites",
-                "Mazur's weights after one step: "
-                + ", ".join(f"w{k + 1} {w}" for k, w in enumerate(published)),
-                f"after one step: {ours}; loss {diagram['loss_before']:.9f} before, "
-                f"{diagram['loss_after']:.9f} after",
-                _agreement(mazur) + "; mazur: network diagram figure",
-            ]
-        )
+    if not (diagram and published):
+        return [
+            "the worked example it cites",
+            "Mazur's published numbers",
+            _not_measured(_WORKED_003, name, "network_diagram figure"),
+            _agreement(mazur),
+        ]
+    ours = ", ".join(f"w{k + 1} {w:.9f}" for k, w in enumerate(diagram["weights_after"]))
+    return [
+        "the worked example it cites",
+        "Mazur's weights after one step: "
+        + ", ".join(f"w{k + 1} {w}" for k, w in enumerate(published)),
+        f"after one step: {ours}; loss {diagram['loss_before']:.9f} before, "
+        f"{diagram['loss_after']:.9f} after",
+        _agreement(mazur) + f"; {name}: network diagram figure",
+    ]
+
+
+def _training(ev: Evidence) -> list[str]:
+    name = ev.select(_TABLE_003)
+    if name is None or not ev.has(name):
+        ours, evidence = _not_measured(_TABLE_003, name), ""
     else:
-        rows.append(
-            [
-                "the worked example it cites",
-                "Mazur's published numbers",
-                _missing("mazur (figure network_diagram)"),
-                _agreement(mazur),
-            ]
-        )
-    if ev.has("seed003_online"):
-        r = ev.runs["seed003_online"]
+        r = ev.runs[name]
         ours = (
             f"the corrected table trained online for {int(r['epochs'].iloc[0])} epochs: "
             f"final accuracy {', '.join(_pct(a) for a in r['final_accuracy'])} over "
             f"{len(r)} seeds"
         )
-    else:
-        ours = _missing("seed003_online")
-    rows.append(
-        [
-            "training",
-            "train_network returns inside its loop after the first sample, a feature reads "
-            "396561688 (for 3.396561688), random.seed(1) seeds Python's random and not "
-            "NumPy's, and the last cell stops with a TypeError",
-            ours,
-            "seed003_online: final-metrics table and learning curves",
-        ]
-    )
+        evidence = f"{name}: final-metrics table and learning curves"
+    return [
+        "training",
+        "train_network returns inside its loop after the first sample, a feature reads "
+        "396561688 (for 3.396561688), random.seed(1) seeds Python's random and not "
+        "NumPy's, and the last cell stops with a TypeError",
+        ours,
+        evidence,
+    ]
+
+
+def _seed003(ev: Evidence) -> list:
+    linear = [
+        "the \u201csigmoid\u201d network",
+        "defines sigmoid but computes every layer as np.dot(weights, inputs); prints "
+        "outputs 0.02421 and 0.0300925",
+        "the network is linear: no activation is ever applied; its printed numbers are "
+        "those of a linear 2-2-2-2 network with the printed weights",
+        _agreement(ev.reference("seed003")),
+    ]
+    rows = [linear, _worked_example(ev), _training(ev)]
     return [Table(_FINDING_COLUMNS, rows, "Seed 003 against this pipeline.")]
 
 
