@@ -5,6 +5,7 @@ absent reads "not measured", and the worked-example table follows the data set."
 
 import copy
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from backproplab.report.document import Paragraph
 from backproplab.report.seeds import Evidence, Selector, seed_blocks
 from backproplab.report.tables import Table
 
+ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ("000", "001", "002", "003")
 
 # Figure facts the findings read, of the shape the figure rules write (a few numbers).
@@ -40,8 +42,6 @@ _FACTS = {
 
 @pytest.fixture(scope="module")
 def config():
-    from conftest import ROOT
-
     return cfg.validate(cfg.load(ROOT / "config" / "config.yaml"))
 
 

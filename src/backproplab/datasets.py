@@ -11,16 +11,20 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 __all__ = [
+    "GENERATORS",
     "Dataset",
     "DatasetInfo",
+    "Generator",
     "dataset_info",
     "generate",
+    "has_test_split",
     "read_parquet",
     "write_parquet",
     "encoder",
@@ -260,6 +264,121 @@ def _n_test(n: int, fraction: float) -> int:
     return math.ceil(fraction * n) if fraction > 0 else 0
 
 
+@dataclass(frozen=True)
+class Generator:
+    """A data-set generator as configs name it.
+
+    Attributes
+    ----------
+    name : str
+        The config's ``generator``.
+    function : callable
+        Makes the :class:`Dataset`; called with the spec's ``options`` as keywords.
+    info : callable
+        ``info(spec, where) -> DatasetInfo``, without generating the data set if it can.
+    options : tuple of str
+        The dataset keys it reads (besides ``generator``), also the parameter names of
+        ``function``; the schema's defaults fill in every dataset key for every generator,
+        so this is what tells one generator's keys from another's.
+    """
+
+    name: str
+    function: Callable[..., Dataset]
+    info: Callable[[dict, str], DatasetInfo]
+    options: tuple[str, ...] = ()
+
+    @property
+    def splits(self) -> bool:
+        """Whether it can hold samples out as a test split (``test_fraction``)."""
+        return "test_fraction" in self.options
+
+    def make(self, spec: dict) -> Dataset:
+        """The data set ``spec`` (schema-defaulted) describes."""
+        return self.function(**{key: spec[key] for key in self.options})
+
+
+def _fixed(
+    n_features: int, n_targets: int, kind: str, n_train: int
+) -> Callable[[dict, str], DatasetInfo]:
+    """An ``info`` for a data set whose shapes no option changes."""
+    info = DatasetInfo(n_features, n_targets, kind, n_train)
+
+    def fixed(spec: dict, where: str) -> DatasetInfo:
+        return info
+
+    return fixed
+
+
+def _encoder_info(spec: dict, where: str) -> DatasetInfo:
+    return DatasetInfo(spec["n"], spec["n"], "multiclass", spec["n"])
+
+
+def _spiral_info(spec: dict, where: str) -> DatasetInfo:
+    return DatasetInfo(2, 1, "binary", 2 * spec["n_samples"])
+
+
+def _moons_info(spec: dict, where: str) -> DatasetInfo:
+    n = spec["n_samples"]
+    return DatasetInfo(2, 1, "binary", n - _n_test(n, spec["test_fraction"]))
+
+
+def _digits_info(spec: dict, where: str) -> DatasetInfo:
+    return DatasetInfo(64, 10, "multiclass", 1797 - _n_test(1797, spec["test_fraction"]))
+
+
+def _file_info(spec: dict, where: str) -> DatasetInfo:
+    # A user's file has no known shape: it is read (and so checked) here.
+    from .config import ConfigError
+
+    if not spec["features"]:
+        raise ConfigError(f"{where}.features: a file data set needs its feature columns")
+    try:
+        ds = generate(spec)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.path: {exc}") from exc
+    Y = ds.Y
+    if spec["one_hot"]:
+        kind = "multiclass"
+    elif np.isin(Y, (0.0, 1.0)).all():
+        kind = "binary"
+    else:
+        kind = "regression"
+    return DatasetInfo(ds.X.shape[1], Y.shape[1], kind, int((ds.split == "train").sum()))
+
+
+# In the schema's enum order (tests/test_registries.py keeps the two equal).
+GENERATORS: dict[str, Generator] = {
+    g.name: g
+    for g in (
+        Generator("encoder", encoder, _encoder_info, ("n",)),
+        Generator("spiral", spiral, _spiral_info, ("seed", "n_samples", "noise", "rng")),
+        Generator(
+            "moons",
+            moons,
+            _moons_info,
+            ("n_samples", "noise", "random_state", "split_seed", "test_fraction"),
+        ),
+        Generator("xor", xor, _fixed(2, 1, "binary", 4)),
+        Generator("digits", digits, _digits_info, ("test_fraction", "split_seed")),
+        Generator("worked_example", worked_example, _fixed(2, 2, "regression", 1)),
+        Generator("seed003_table", seed003_table, _fixed(2, 2, "multiclass", len(_SEED003_X))),
+        Generator(
+            "file",
+            from_file,
+            _file_info,
+            ("path", "features", "label", "one_hot", "test_fraction", "split_seed"),
+        ),
+    )
+}
+
+
+def _generator(spec: dict, prefix: str) -> Generator:
+    name = spec["generator"]
+    if name not in GENERATORS:
+        raise ValueError(f"{prefix}unknown generator {name!r}")
+    return GENERATORS[name]
+
+
 def dataset_info(spec: dict, where: str = "dataset") -> DatasetInfo:
     """Shapes and target kind of the data set ``spec`` describes, without generating it
     (a user's file is read and checked).
@@ -270,75 +389,17 @@ def dataset_info(spec: dict, where: str = "dataset") -> DatasetInfo:
         For a user file that is missing, empty, unreadable or malformed, prefixed with
         ``where`` (its config path).
     """
-    g = spec["generator"]
-    if g == "encoder":
-        return DatasetInfo(spec["n"], spec["n"], "multiclass", spec["n"])
-    if g == "spiral":
-        return DatasetInfo(2, 1, "binary", 2 * spec["n_samples"])
-    if g == "moons":
-        n = spec["n_samples"]
-        return DatasetInfo(2, 1, "binary", n - _n_test(n, spec["test_fraction"]))
-    if g == "xor":
-        return DatasetInfo(2, 1, "binary", 4)
-    if g == "digits":
-        return DatasetInfo(64, 10, "multiclass", 1797 - _n_test(1797, spec["test_fraction"]))
-    if g == "worked_example":
-        return DatasetInfo(2, 2, "regression", 1)
-    if g == "seed003_table":
-        return DatasetInfo(2, 2, "multiclass", len(_SEED003_X))
-    if g == "file":
-        from .config import ConfigError
-
-        if not spec["features"]:
-            raise ConfigError(f"{where}.features: a file data set needs its feature columns")
-        try:
-            ds = generate(spec)
-        except ValueError as exc:
-            raise ConfigError(f"{where}.path: {exc}") from exc
-        Y = ds.Y
-        if spec["one_hot"]:
-            kind = "multiclass"
-        elif np.isin(Y, (0.0, 1.0)).all():
-            kind = "binary"
-        else:
-            kind = "regression"
-        return DatasetInfo(ds.X.shape[1], Y.shape[1], kind, int((ds.split == "train").sum()))
-    raise ValueError(f"{where}.generator: unknown generator {g!r}")
+    return _generator(spec, f"{where}.generator: ").info(spec, where)
 
 
 def generate(spec: dict) -> Dataset:
     """Generate the data set a (schema-defaulted) config entry describes."""
-    g = spec["generator"]
-    if g == "encoder":
-        return encoder(spec["n"])
-    if g == "spiral":
-        return spiral(spec["seed"], spec["n_samples"], spec["noise"], spec["rng"])
-    if g == "moons":
-        return moons(
-            spec["n_samples"],
-            spec["noise"],
-            spec["random_state"],
-            spec["split_seed"],
-            spec["test_fraction"],
-        )
-    if g == "xor":
-        return xor()
-    if g == "digits":
-        return digits(spec["test_fraction"], spec["split_seed"])
-    if g == "worked_example":
-        return worked_example()
-    if g == "seed003_table":
-        return seed003_table()
-    if g == "file":
-        return from_file(
-            spec["path"],
-            spec["features"],
-            spec["label"],
-            spec["one_hot"],
-            spec["test_fraction"],
-            spec["split_seed"],
-        )
-    raise ValueError(f"unknown generator {g!r}")
+    return _generator(spec, "").make(spec)
+
+
+def has_test_split(spec: dict) -> bool:
+    """Whether the data set ``spec`` (schema-defaulted) describes holds out test samples."""
+    return GENERATORS[spec["generator"]].splits and spec["test_fraction"] > 0
 
 
 def write_parquet(ds: Dataset, path: str | Path, spec: dict) -> None:
@@ -349,7 +410,7 @@ def write_parquet(ds: Dataset, path: str | Path, spec: dict) -> None:
     columns = {f"x{i}": ds.X[:, i] for i in range(ds.X.shape[1])}
     columns |= {f"y{i}": ds.Y[:, i] for i in range(ds.Y.shape[1])}
     table = pa.table({**columns, "split": pa.array(ds.split.tolist(), pa.string())})
-    from .experiments import digest
+    from .settings import digest
     from .traces import atomic_path, provenance
 
     meta = {

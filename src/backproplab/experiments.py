@@ -9,7 +9,6 @@ grows the last block of each variant.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,17 +17,12 @@ from functools import cached_property
 from .config import ConfigError, defaults_of
 from .datasets import dataset_info
 from .engine import make_loss
-from .settings import Model, Trace, Train, canonical_json
+from .settings import Model, Trace, Train, canonical_json, digest
 
-__all__ = ["Block", "Experiment", "Plan", "Run", "Variant", "canonical_json", "plan"]
+__all__ = ["Block", "Experiment", "Plan", "Run", "Variant", "canonical_json", "digest", "plan"]
 
 # The settings sections a variant combines, as the config names them.
 _SECTIONS = {"model": Model, "train": Train}
-
-
-def digest(value) -> str:
-    """Short SHA-256 of :func:`canonical_json` of ``value``."""
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

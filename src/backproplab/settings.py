@@ -18,17 +18,23 @@ The module is light (no numpy at import), as the workflow builds settings at par
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-__all__ = ["Model", "Schedule", "Setting", "Trace", "Train", "canonical_json"]
+__all__ = ["Model", "Schedule", "Setting", "Trace", "Train", "canonical_json", "digest"]
 
 
 def canonical_json(value) -> str:
     """Deterministic JSON (sorted keys, no spaces): the text hashed and stored in traces."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def digest(value) -> str:
+    """Short SHA-256 of :func:`canonical_json` of ``value``."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

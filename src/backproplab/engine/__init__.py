@@ -4,7 +4,13 @@ Layers of a block of ``R`` runs are stacked along a leading axis; see :class:`ML
 """
 
 from .activations import ACTIVATION_NAMES, Activation, make_activation
-from .initializers import INIT_SCHEMES, RNG_MODES, InitScheme, make_init_scheme
+from .initializers import (
+    INIT_SCHEMES,
+    RANDOM_INIT_SCHEMES,
+    RNG_MODES,
+    InitScheme,
+    make_init_scheme,
+)
 from .losses import LOSS_NAMES, Loss, make_loss
 from .mlp import MLP, Params, accuracy, stack_runs
 from .optim import GradientDescent
@@ -14,6 +20,7 @@ __all__ = [
     "ACTIVATION_NAMES",
     "INIT_SCHEMES",
     "LOSS_NAMES",
+    "RANDOM_INIT_SCHEMES",
     "RNG_MODES",
     "MLP",
     "Activation",

@@ -10,7 +10,7 @@ that each activation can use whichever is cheaper and more accurate.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -196,6 +196,7 @@ def _buffer(out: np.ndarray | None, like: np.ndarray) -> np.ndarray:
     return np.empty_like(like) if out is None else out
 
 
+# In the schema's enum order (tests/test_registries.py keeps the two equal).
 _REGISTRY: dict[str, type[Activation]] = {
     "identity": Identity,
     "sigmoid": Sigmoid,
@@ -204,9 +205,13 @@ _REGISTRY: dict[str, type[Activation]] = {
     "leaky_relu": LeakyReLU,
     "softmax": Softmax,
 }
-_PARAMETERS: dict[str, frozenset[str]] = {"leaky_relu": frozenset({"slope"})}
-
 ACTIVATION_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def _parameters(cls: type[Activation]) -> frozenset[str]:
+    """The keys a config mapping may give besides ``name``: the class's init fields, so
+    that a parametrised activation is registered by its class alone."""
+    return frozenset(f.name for f in fields(cls) if f.init)
 
 
 def make_activation(spec: str | Mapping | Activation) -> Activation:
@@ -239,7 +244,7 @@ def make_activation(spec: str | Mapping | Activation) -> Activation:
         raise TypeError(f"activation must be a name or a mapping, got {type(spec).__name__}")
     if name not in _REGISTRY:
         raise ValueError(f"unknown activation {name!r}; expected one of {list(_REGISTRY)}")
-    allowed = _PARAMETERS.get(name, frozenset())
+    allowed = _parameters(_REGISTRY[name])
     unknown = set(params) - allowed
     if unknown:
         raise ValueError(

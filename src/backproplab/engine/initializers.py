@@ -14,13 +14,14 @@ never depend on which other runs share its block:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = [
     "INIT_SCHEMES",
+    "RANDOM_INIT_SCHEMES",
     "RNG_MODES",
     "InitScheme",
     "init_stream",
@@ -84,33 +85,71 @@ class InitScheme:
         return rng.uniform(a, b, size=shape)
 
     def _distribution(self, n_in: int, n_out: int) -> tuple[str, float, float]:
-        match self.name:
-            case "normal":
-                return "normal", self.mean, self.std
-            case "uniform":
-                return "uniform", self.low, self.high
-            case "lecun_normal":
-                return "normal", 0.0, float(np.sqrt(1.0 / n_in))
-            case "he_normal":
-                return "normal", 0.0, float(np.sqrt(2.0 / n_in))
-            case "glorot_normal":
-                return "normal", 0.0, float(np.sqrt(2.0 / (n_in + n_out)))
-            case "glorot_uniform":
-                limit = float(np.sqrt(6.0 / (n_in + n_out)))
-                return "uniform", -limit, limit
-        raise ValueError(f"init scheme {self.name!r} does not draw random values")
+        rule = _SCHEMES.get(self.name)
+        if rule is None or rule.distribution is None:
+            raise ValueError(f"init scheme {self.name!r} does not draw random values")
+        return rule.distribution(self, n_in, n_out)
 
 
-_PARAMETERS: dict[str, frozenset[str]] = {
-    "normal": frozenset({"mean", "std"}),
-    "uniform": frozenset({"low", "high"}),
-    "lecun_normal": frozenset(),
-    "he_normal": frozenset(),
-    "glorot_normal": frozenset(),
-    "glorot_uniform": frozenset(),
-    "explicit": frozenset({"weights", "biases"}),
+# Each distribution: (scheme, n_in, n_out) -> ("normal", mean, std) or ("uniform", low, high).
+
+
+def _normal(scheme: InitScheme, n_in: int, n_out: int) -> tuple[str, float, float]:
+    return "normal", scheme.mean, scheme.std
+
+
+def _uniform(scheme: InitScheme, n_in: int, n_out: int) -> tuple[str, float, float]:
+    return "uniform", scheme.low, scheme.high
+
+
+def _lecun_normal(scheme: InitScheme, n_in: int, n_out: int) -> tuple[str, float, float]:
+    return "normal", 0.0, float(np.sqrt(1.0 / n_in))
+
+
+def _he_normal(scheme: InitScheme, n_in: int, n_out: int) -> tuple[str, float, float]:
+    return "normal", 0.0, float(np.sqrt(2.0 / n_in))
+
+
+def _glorot_normal(scheme: InitScheme, n_in: int, n_out: int) -> tuple[str, float, float]:
+    return "normal", 0.0, float(np.sqrt(2.0 / (n_in + n_out)))
+
+
+def _glorot_uniform(scheme: InitScheme, n_in: int, n_out: int) -> tuple[str, float, float]:
+    limit = float(np.sqrt(6.0 / (n_in + n_out)))
+    return "uniform", -limit, limit
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """What a scheme takes from a config mapping and what it draws from.
+
+    Attributes
+    ----------
+    parameters : frozenset of str
+        The keys a mapping may give besides ``name`` (fields of :class:`InitScheme`).
+    distribution : callable or None
+        The distribution of its values; ``None`` for a scheme that draws nothing.
+    """
+
+    parameters: frozenset[str]
+    distribution: Callable[[InitScheme, int, int], tuple[str, float, float]] | None
+
+
+# In the schema's enum order (tests/test_registries.py keeps the two equal).
+_SCHEMES: dict[str, _Rule] = {
+    "normal": _Rule(frozenset({"mean", "std"}), _normal),
+    "uniform": _Rule(frozenset({"low", "high"}), _uniform),
+    "lecun_normal": _Rule(frozenset(), _lecun_normal),
+    "he_normal": _Rule(frozenset(), _he_normal),
+    "glorot_normal": _Rule(frozenset(), _glorot_normal),
+    "glorot_uniform": _Rule(frozenset(), _glorot_uniform),
+    "explicit": _Rule(frozenset({"weights", "biases"}), None),
 }
-INIT_SCHEMES: tuple[str, ...] = tuple(_PARAMETERS)
+INIT_SCHEMES: tuple[str, ...] = tuple(_SCHEMES)
+# The schemes a config may name as a bare string: explicit needs its values in a mapping.
+RANDOM_INIT_SCHEMES: tuple[str, ...] = tuple(
+    name for name, rule in _SCHEMES.items() if rule.distribution is not None
+)
 
 
 def make_init_scheme(spec: str | Mapping | InitScheme) -> InitScheme:
@@ -131,13 +170,13 @@ def make_init_scheme(spec: str | Mapping | InitScheme) -> InitScheme:
         name, params = spec["name"], {k: v for k, v in spec.items() if k != "name"}
     else:
         raise TypeError(f"init must be a name or a mapping, got {type(spec).__name__}")
-    if name not in _PARAMETERS:
-        raise ValueError(f"unknown init scheme {name!r}; expected one of {list(_PARAMETERS)}")
-    unknown = set(params) - _PARAMETERS[name]
+    if name not in _SCHEMES:
+        raise ValueError(f"unknown init scheme {name!r}; expected one of {list(_SCHEMES)}")
+    allowed = _SCHEMES[name].parameters
+    unknown = set(params) - allowed
     if unknown:
         raise ValueError(
-            f"init scheme {name!r} takes parameters {sorted(_PARAMETERS[name])}, "
-            f"got {sorted(unknown)}"
+            f"init scheme {name!r} takes parameters {sorted(allowed)}, got {sorted(unknown)}"
         )
     if name == "explicit":
         if "weights" not in params:

@@ -135,6 +135,7 @@ class CrossEntropy(Loss):
         return out
 
 
+# In the schema's enum order (tests/test_registries.py keeps the two equal).
 _REGISTRY: dict[str, type[Loss]] = {
     "mse": MeanSquaredError,
     "half_sse": HalfSumSquaredError,

@@ -126,14 +126,12 @@ def figure_spec(experiment: Experiment, kind: str) -> dict:
     }
 
 
-def _has_test_split(dataset: dict) -> bool:
-    return dataset["generator"] in ("moons", "digits", "file") and dataset["test_fraction"] > 0
-
-
 def recorded_metrics(experiment: Experiment, dataset: dict) -> list[str]:
     """The columns of the experiment's metrics table (besides run_id and epoch)."""
+    from ..datasets import has_test_split  # here, as in check: keep this module light
+
     names = ["loss", "accuracy", *experiment.spec["metrics"]]
-    if _has_test_split(dataset):
+    if has_test_split(dataset):
         names += ["test_loss", "test_accuracy"]
     return names
 
