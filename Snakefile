@@ -6,8 +6,9 @@ min_version("8.20")
 
 
 # The default experiments, unless --configfile names others (Snakemake would otherwise
-# merge the two configs, running the default experiments too).
-if not config:
+# merge the two configs, running the default experiments too; a given config that
+# defines no experiments is an error, see common.smk, not a reason to run the defaults).
+if not workflow.overwrite_configfiles and not config:
 
     configfile: "config/config.yaml"
 

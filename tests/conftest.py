@@ -15,10 +15,11 @@ from backproplab import config as cfg  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Markers whose tests run only when selected (`pytest -m cluster tests/cluster`): they
-# need root, apt and minutes of daemons or emulation. .ci/run selects each.
+# need root, apt and minutes of daemons, emulation or a browser. .ci/run selects each.
 OPT_IN = {
     "cluster": "starts a real SLURM (root, apt); run: pytest -m cluster",
     "crosscpu": "emulates other CPUs with qemu-user; run: pytest -m crosscpu",
+    "browser": "opens the report in headless Chromium (apt); run: pytest -m browser",
 }
 
 

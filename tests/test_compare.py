@@ -41,6 +41,9 @@ def _frames() -> dict[str, pd.DataFrame]:
             for layer in (0, 1):
                 norms.append((run, e, layer, 1.0 + 0.1 * e + r, 0.5 / (1 + e + layer)))
     metrics = pd.DataFrame(metrics, columns=["run_id", "epoch", "loss", "accuracy", "mse"])
+    for name in traces.METRIC_COLUMNS:  # the metrics this toy does not record: nulls
+        if name not in metrics:
+            metrics[name] = np.nan
     final = metrics[metrics.epoch == EPOCHS].set_index("run_id")
     runs = pd.DataFrame(
         {
@@ -57,23 +60,31 @@ def _frames() -> dict[str, pd.DataFrame]:
             "final_accuracy": final.loc[RUNS, "accuracy"].to_numpy(),
         }
     )
+    state_columns = ["run_id", "epoch", "layer", "tensor", "i", "j", "value"]
+    norms_columns = ["run_id", "epoch", "layer", "weight_norm", "grad_norm"]
     return {
         "runs": runs,
-        "metrics": metrics,
-        "state": pd.DataFrame(state, columns=[f.name for f in traces.STATE_SCHEMA]),
-        "norms": pd.DataFrame(norms, columns=[f.name for f in traces.NORMS_SCHEMA]),
+        "metrics": _identified(metrics),
+        "state": _identified(pd.DataFrame(state, columns=state_columns)),
+        "norms": _identified(pd.DataFrame(norms, columns=norms_columns)),
     }
 
 
+def _identified(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the run's experiment, variant, lr and seed after its run_id, as the
+    metrics, state and norms tables hold them."""
+    seed = frame.run_id.str.rsplit("=", n=1).str[1].astype(np.int64)
+    identity = {"experiment": EXPERIMENT, "variant": "base", "lr": 0.5, "seed": seed}
+    out = frame[["run_id"]].assign(**identity)
+    return pd.concat([out, frame.drop(columns="run_id")], axis=1)
+
+
 def _schema(table: str, frame: pd.DataFrame) -> pa.Schema | None:
-    if table == "state":
-        return traces.STATE_SCHEMA
-    if table == "norms":
-        return traces.NORMS_SCHEMA
-    if table == "metrics":
-        extra = [(c, pa.float64()) for c in frame.columns if c not in ("run_id", "epoch")]
-        return pa.schema(traces.METRICS_BASE + extra)
-    return None
+    """The trace table's real schema (``traces.SCHEMAS``), for the columns ``frame`` has."""
+    if table == "runs":
+        return None
+    schema = traces.SCHEMAS[table]
+    return pa.schema([schema.field(c) for c in frame.columns])
 
 
 def write_tree(root, frames: dict[str, pd.DataFrame], blocks: int = 1):

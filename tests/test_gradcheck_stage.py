@@ -2,9 +2,11 @@
 a broken engine makes it fail with a message naming the experiment, variant, layer and
 tensor; and, through Snakemake, a failed check publishes neither summary nor report."""
 
+import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -127,6 +129,36 @@ def test_runs_that_diverged_are_not_checked_at_their_end():
     assert [(c["run_id"], c["trained"]) for c in chosen] == [("a", False), ("c", False)]
 
 
+def test_runs_frozen_at_epoch_0_are_checked_at_their_initial_parameters_drawn_again(
+    trained, tmp_path
+):
+    """A run frozen at epoch 0 (initial weights past the bound) has no state rows at all;
+    the check draws its initial parameters again from the block spec in the state file's
+    metadata, bit for bit what the trace would have recorded. A missing run that did not
+    freeze at epoch 0 is still an error."""
+    from backproplab import traces
+
+    the_plan, inputs, _ = trained
+    for name in the_plan.experiments:
+        empty = []
+        for original in inputs[f"{name}_state"]:
+            path = tmp_path / name / Path(original).name
+            meta = traces.read_metadata(original)
+            traces.write_table(path, traces.STATE_SCHEMA.empty_table(), meta)
+            empty.append(str(path))
+        runs = pd.concat([pd.read_parquet(p) for p in inputs[f"{name}_runs"]])
+        ids = runs.run_id.astype(str).tolist()
+        sizes = json.loads(runs.sizes.iloc[0])
+        recorded = traces.read_params(inputs[f"{name}_state"], ids, sizes, 0)
+        frozen = runs.assign(status="diverged", diverged_epoch=0)
+        drawn = gc.initial_parameters(empty, frozen, ids, sizes)
+        for (W, b), (Wd, bd) in zip(recorded, drawn, strict=True):
+            np.testing.assert_array_equal(W, Wd)
+            np.testing.assert_array_equal(b, bd)
+        with pytest.raises(gc.GradcheckError, match="the state tables lack W or b at epoch 0"):
+            gc.initial_parameters(empty, runs, ids, sizes)
+
+
 def test_the_subsample_is_fixed_and_in_data_set_order():
     X = np.arange(20.0)[:, None]
     a, _ = gc.subsample(X, X, 8, seed=0)
@@ -156,7 +188,8 @@ def test_the_summary_reports_the_three_tables(trained):
     assert re.search(r"\*\*All \d+ checks pass\*\*", text)
     for name in formulas.formula.unique():
         assert re.search(rf"\| {name} \| \d+ \| .* \| yes \|", text), name
-    assert "| mazur | total error after one step | as computed" in text
+    assert "mazur: published numbers against the engine's" in text
+    assert "| total error after one step | as computed" in text
 
 
 @pytest.mark.slow

@@ -122,8 +122,49 @@ def test_variants_are_labelled_by_what_varies(test_config):
     assert labels["act-leaky_relu-0p1.sigmoid__loss-mse"] == "leaky_relu(0.1)-sigmoid, mse"
     assert title == "activations, loss"
     moons = plan(test_config).experiments["moons"]
-    assert moons.legend() == ({"literal": "literal", "sound": "sound"}, "variant")
-    assert plan(test_config).experiments["mazur"].legend() == ({"base": "base"}, "")
+    assert moons.legend() == (
+        {
+            "literal": "literal: init normal(-1, 1), bias init like_weights, clip 1",
+            "sound": "sound: init he_normal, bias init zeros, clip none",
+        },
+        "variant",
+    )
+    assert plan(test_config).experiments["mazur"].legend() == (
+        {"base": "sigmoid-sigmoid, half_sse"},
+        "activations, loss",
+    )
+
+
+def test_named_variants_read_in_words_unless_the_config_labels_them(default_config):
+    """Legends and tables never show internal names (option1, base): a named variant
+    reads as its name in words and the settings in which it differs from the other named
+    variants (seed 000's "Option 1"); a config label wins; an experiment has one too."""
+    compare = plan(default_config).experiments["encoder_compare"]
+    assert compare.legend() == (
+        {
+            "option1": "option 1: sigmoid output, half summed squared error",
+            "option2": "option 2: softmax output, cross-entropy",
+        },
+        "variant",
+    )
+    assert compare.label == "encoder compare (seed 000)"
+    config = copy.deepcopy(default_config)
+    spec = config["experiments"]["encoder_compare"]
+    spec["label"] = "seed 000's two options"
+    spec["variants"]["option2"]["label"] = "Option 2"
+    spec["model"]["loss"] = ["half_sse", "mse"]  # a grid inside each named variant
+    spec["variants"]["option2"]["model"].pop("loss")
+    exp = plan(config).experiments["encoder_compare"]
+    labels, title = exp.legend()
+    assert exp.label == "seed 000's two options"
+    assert labels["option1__loss-mse"] == "option 1: sigmoid output; mse"
+    assert labels["option2__loss-half_sse"] == "Option 2; half_sse"
+    assert len(set(labels.values())) == len(labels)
+    assert title == "variant, loss"
+    schema = yaml.safe_load(cfg.SCHEMA_PATH.read_text())
+    for where in ("experiment", "variant_overrides"):
+        label = schema["$defs"][where]["properties"]["label"]
+        assert label["default"] == "" and "table" in label["description"]
 
 
 def test_the_run_table_holds_every_setting_in_the_documented_order(test_config, tmp_path):

@@ -331,6 +331,56 @@ def test_divergence_by_loss_growth_and_by_parameter_bound():
     np.testing.assert_array_equal(bounded.params[0][0][0], result.params[0][0][0])
 
 
+def test_the_parameter_bound_is_checked_every_10_epochs():
+    """A weight past ``diverge_above`` freezes its run at the next multiple of 10 epochs
+    (or the last epoch), not at once: the check's reductions cost time every epoch."""
+    from backproplab.datasets import encoder
+
+    d = encoder(8)
+    model = bpl.MLP([8, 3, 8], ["sigmoid", "softmax"], "cross_entropy")
+    params = model.init([0, 1], {"name": "normal", "mean": 0, "std": 1})
+    for epochs, bound in ((2000, 50.0), (7, 3.0)):
+        result = bpl.train(
+            model,
+            params,
+            d.X,
+            d.Y,
+            lr=[0.5, 1e3],
+            epochs=epochs,
+            diverge_factor=None,
+            diverge_above=bound,
+        )
+        epoch = result.diverged_epoch[1]
+        assert result.status[1] == "diverged" and (epoch % 10 == 0 or epoch == epochs)
+        alone = [(W[1:], b[1:]) for W, b in params]  # the diverging run, unbounded
+        before = bpl.train(
+            model,
+            alone,
+            d.X,
+            d.Y,
+            lr=1e3,
+            epochs=epoch - 1,
+            diverge_above=None,
+            diverge_factor=None,
+        )
+        assert max(np.abs(W).max() for W, _ in before.params) > bound or epoch == epochs
+
+
+def test_the_sigmoid_encoder_saturates_at_lr_1e3_without_overflow():
+    """Seed 000's sigmoid/squared-error encoder at lr 1e3: no floating-point overflow or
+    invalid operation anywhere (numpy raises on any), and within ten epochs its sigmoids
+    saturate and its loss is pinned at 0.5, where it stops learning; not diverged."""
+    from backproplab.datasets import encoder
+
+    d = encoder(8)
+    model = bpl.MLP([8, 3, 8], ["sigmoid", "sigmoid"], "half_sse")
+    params = model.init([0, 1, 2, 3, 4], {"name": "normal", "mean": 0, "std": 1})
+    with np.errstate(all="raise"):
+        result = bpl.train(model, params, d.X, d.Y, lr=1e3, epochs=2000)
+    assert result.status == ["ok"] * 5
+    np.testing.assert_allclose(result.history["loss"][:, 10:], 0.5, atol=1e-3)
+
+
 def test_flat_layout_views_share_the_block_array():
     from backproplab.engine.mlp import FlatLayout
 

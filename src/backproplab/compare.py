@@ -235,19 +235,17 @@ def _parquet_names(directory: Path) -> set[str]:
 def _read(files: list[Path]):
     """Files of one table, concatenated, as a DataFrame (None if there are none)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from .traces import TraceError, read_table
 
     if not files:
         return None
     tables = []
     for path in files:
         try:
-            tables.append(pq.read_table(path))
-        except (pa.ArrowException, OSError) as exc:
-            raise TreeError(
-                f"cannot read {path} ({type(exc).__name__}: {exc}); it is truncated or "
-                f"corrupt: delete it and run the pipeline again"
-            ) from exc
+            tables.append(read_table(path))
+        except TraceError as exc:
+            raise TreeError(str(exc)) from exc
     if len(tables) == 1:
         table = tables[0]
     else:

@@ -19,6 +19,7 @@ import numpy as np
 
 __all__ = [
     "GENERATORS",
+    "DataFileError",
     "Dataset",
     "DatasetInfo",
     "Generator",
@@ -36,6 +37,7 @@ __all__ = [
     "xor",
     "digits",
     "from_file",
+    "source_digest",
 ]
 
 
@@ -184,6 +186,82 @@ def seed003_table() -> Dataset:
     return _all_train(np.array(_SEED003_X), np.eye(2)[_SEED003_Y])
 
 
+class DataFileError(ValueError):
+    """A user's data file that cannot be read as its config entry says.
+
+    Attributes
+    ----------
+    key : str
+        The data-set key at fault, for the error's config path: ``path`` (the file, or
+        what it holds) or ``features[i]`` (a column listed twice, or the label).
+    """
+
+    def __init__(self, message: str, key: str = "path"):
+        super().__init__(message)
+        self.key = key
+
+
+#: Most characters of a user's file (a column name, a value, a reader's message) that an
+#: error quotes: the file is the user's, the message may be shared.
+QUOTE_LIMIT = 80
+
+
+def _quote(text) -> str:
+    """``text`` in quotes, cut to :data:`QUOTE_LIMIT` characters."""
+    text = str(text)
+    if len(text) <= QUOTE_LIMIT:
+        return repr(text)
+    return f"{text[:QUOTE_LIMIT]!r}... ({len(text):,} characters)"
+
+
+def _names(names) -> str:
+    """A list of column names, each quoted with :func:`_quote`, at most
+    :data:`QUOTE_LIMIT` characters of them in all."""
+    names = list(names)
+    shown, length = [], 0
+    for name in names:
+        quoted = _quote(name)
+        if shown and length + len(quoted) > QUOTE_LIMIT:
+            break
+        shown.append(quoted)
+        length += len(quoted) + 2
+    more = f", ... ({len(names):,} in all)" if len(shown) < len(names) else ""
+    return f"[{', '.join(shown)}{more}]"
+
+
+def _rows(mask: np.ndarray) -> str:
+    """The first rows where ``mask`` holds (0-based data rows, the header not counted)."""
+    rows = np.flatnonzero(mask)
+    shown = rows[:5].tolist()
+    return f"rows {shown}" + (f" and {len(rows) - 5:,} more" if len(rows) > 5 else "")
+
+
+def check_columns(features: list[str], label: str) -> None:
+    """What a file data set's columns must be whatever its file holds: each feature
+    listed once, and the label not among them (the target would be an input).
+
+    Raises
+    ------
+    DataFileError
+        With the key at fault (``features[2]``).
+    """
+    first: dict[str, int] = {}
+    for i, name in enumerate(features):
+        if name == label:
+            raise DataFileError(
+                f"{_quote(name)} is the label column (label) and cannot also be a feature: "
+                f"the target would be one of the inputs (a target leak)",
+                f"features[{i}]",
+            )
+        if name in first:
+            raise DataFileError(
+                f"feature column {_quote(name)} is listed twice (features[{first[name]}] "
+                f"and features[{i}])",
+                f"features[{i}]",
+            )
+        first[name] = i
+
+
 def from_file(
     path: str | Path,
     features: list[str],
@@ -196,45 +274,87 @@ def from_file(
 
     Raises
     ------
-    ValueError
-        Naming the file and what is wrong with it: missing, empty, unreadable, a missing
-        column, non-numeric or NaN features.
+    DataFileError
+        Naming the file, the key at fault and what is wrong: no path, missing, a
+        directory, empty, unreadable, a missing column, a feature listed twice or that is
+        the label, non-numeric or non-finite features, missing or non-finite labels.
+        Quotes of the file's content are cut to :data:`QUOTE_LIMIT` characters.
     """
     import pandas as pd
 
+    if not str(path).strip():
+        raise DataFileError("a file data set needs path, the CSV or Parquet file to read")
+    check_columns(features, label)
     path = Path(path)
+    if path.is_dir():
+        raise DataFileError(f"data file {path} is a directory, not a file")
     if not path.is_file():
-        raise ValueError(f"data file {path} does not exist")
+        raise DataFileError(f"data file {path} does not exist")
     try:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except Exception as exc:  # pandas raises many types; the user needs the file and why
-        raise ValueError(f"data file {path} could not be read: {exc}") from exc
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if len(reason) > 2 * QUOTE_LIMIT:
+            reason = f"{reason[: 2 * QUOTE_LIMIT]}..."
+        raise DataFileError(f"data file {path} could not be read: {reason}") from None
     if frame.empty:
-        raise ValueError(f"data file {path} has no rows")
+        raise DataFileError(f"data file {path} has no rows")
     missing = [c for c in [*features, label] if c not in frame.columns]
     if missing:
-        raise ValueError(
-            f"data file {path} has no column(s) {missing}; it has {list(frame.columns)}"
+        raise DataFileError(
+            f"data file {path} has no column(s) {_names(missing)}; it has {_names(frame.columns)}"
         )
     X = frame[features]
     non_numeric = [c for c in features if not pd.api.types.is_numeric_dtype(X[c])]
     if non_numeric:
-        raise ValueError(f"data file {path}: feature column(s) {non_numeric} are not numeric")
+        raise DataFileError(
+            f"data file {path}: feature column(s) {_names(non_numeric)} are not numeric"
+        )
     X = X.to_numpy(dtype=float)
     if not np.isfinite(X).all():
-        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))[:5].tolist()
-        raise ValueError(f"data file {path}: features hold NaN or infinite values (rows {rows})")
+        raise DataFileError(
+            f"data file {path}: features hold NaN or infinite values "
+            f"({_rows(~np.isfinite(X).all(axis=1))})"
+        )
     labels = frame[label]
     if labels.isna().any():
-        raise ValueError(f"data file {path}: label column {label!r} holds missing values")
+        raise DataFileError(
+            f"data file {path}: label column {_quote(label)} holds missing values "
+            f"({_rows(labels.isna().to_numpy())})"
+        )
+    numeric = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+    if numeric and not np.isfinite(labels.to_numpy(dtype=float)).all():
+        raise DataFileError(
+            f"data file {path}: label column {_quote(label)} holds infinite values "
+            f"({_rows(~np.isfinite(labels.to_numpy(dtype=float)))})"
+        )
     if one_hot:
         classes, codes = np.unique(labels.to_numpy(), return_inverse=True)
         Y = np.eye(len(classes))[codes]
     else:
-        if not pd.api.types.is_numeric_dtype(labels):
-            raise ValueError(f"data file {path}: label column {label!r} is not numeric")
+        if not numeric:
+            raise DataFileError(
+                f"data file {path}: label column {_quote(label)} is not numeric (one_hot: "
+                f"true reads its values as classes)"
+            )
         Y = labels.to_numpy(dtype=float)
     return _with_split(X, Y, test_fraction, split_seed)
+
+
+def source_digest(spec: dict) -> dict | None:
+    """A file data set's source: its path, size and the SHA-256 of its content (the data
+    set's provenance; ``None`` for generated data sets)."""
+    if spec.get("generator") != "file":
+        return None
+    import hashlib
+
+    sha = hashlib.sha256()
+    size = 0
+    with open(spec["path"], "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            sha.update(chunk)
+            size += len(chunk)
+    return {"path": spec["path"], "bytes": size, "sha256": sha.hexdigest()}
 
 
 # -- config-driven generation ----------------------------------------------------------
@@ -334,6 +454,8 @@ def _file_info(spec: dict, where: str) -> DatasetInfo:
         raise ConfigError(f"{where}.features: a file data set needs its feature columns")
     try:
         ds = generate(spec)
+    except DataFileError as exc:
+        raise ConfigError(f"{where}.{exc.key}: {exc}") from None
     except ValueError as exc:
         raise ConfigError(f"{where}.path: {exc}") from exc
     Y = ds.Y
@@ -402,8 +524,10 @@ def has_test_split(spec: dict) -> bool:
     return GENERATORS[spec["generator"]].splits and spec["test_fraction"] > 0
 
 
-def write_parquet(ds: Dataset, path: str | Path, spec: dict) -> None:
-    """Write ``x0..x{d-1}``, ``y0..y{k-1}`` and ``split`` columns, with ``spec`` as metadata."""
+def write_parquet(ds: Dataset, path: str | Path, spec: dict, source: dict | None = None) -> None:
+    """Write ``x0..x{d-1}``, ``y0..y{k-1}`` and ``split`` columns, with ``spec`` as
+    metadata; ``source`` (:func:`source_digest`, a user file's path, size and SHA-256)
+    too, and then in the provenance's hash."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -413,10 +537,14 @@ def write_parquet(ds: Dataset, path: str | Path, spec: dict) -> None:
     from .settings import digest
     from .traces import atomic_path, provenance
 
+    # A generated data set's hash is its spec's; a user file's also covers its content.
+    config_hash = digest(spec) if source is None else digest({"spec": spec, "source": source})
     meta = {
         b"backproplab.dataset": json.dumps(spec, sort_keys=True).encode(),
-        b"backproplab.provenance": json.dumps(provenance(digest(spec)), sort_keys=True).encode(),
+        b"backproplab.provenance": json.dumps(provenance(config_hash), sort_keys=True).encode(),
     }
+    if source is not None:
+        meta[b"backproplab.source"] = json.dumps(source, sort_keys=True).encode()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
 
     with atomic_path(path) as tmp:
@@ -424,10 +552,11 @@ def write_parquet(ds: Dataset, path: str | Path, spec: dict) -> None:
 
 
 def read_parquet(path: str | Path) -> Dataset:
-    """Read a data set written by :func:`write_parquet`."""
-    import pandas as pd
+    """Read a data set written by :func:`write_parquet` (a damaged file raises
+    :class:`backproplab.traces.TraceError`, naming it and the fix)."""
+    from .traces import read_frame
 
-    frame = pd.read_parquet(path)
+    frame = read_frame(path)
     X = frame[[c for c in frame.columns if c.startswith("x")]].to_numpy(dtype=float)
     Y = frame[[c for c in frame.columns if c.startswith("y")]].to_numpy(dtype=float)
     return Dataset(X, Y, frame["split"].to_numpy(dtype=str))
@@ -436,8 +565,11 @@ def read_parquet(path: str | Path) -> Dataset:
 def make(spec: dict, out: str | Path) -> None:
     """The dataset job: generate the data set ``spec`` describes and write it to ``out``
     (Parquet), logging its shape."""
+    source = source_digest(spec)
     ds = generate(spec)
-    write_parquet(ds, out, spec)
+    if source is not None and source_digest(spec) != source:
+        raise DataFileError(f"data file {spec['path']} changed while it was read: run again")
+    write_parquet(ds, out, spec, source)
     logging.getLogger(__name__).info(
         "wrote %s: X %s, Y %s, %d test samples",
         out,

@@ -238,11 +238,12 @@ def digest_table(table, keys: Iterable[str] | None = ()) -> dict:
 def _read(files: list[Path]):
     """The rows of ``files`` (one table's blocks) as one table of canonical columns."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from .traces import read_table
 
     tables = []
     for f in files:
-        t = pq.read_table(f)
+        t = read_table(f)
         tables.append(pa.table({n: _canonical_column(t.column(n)) for n in t.column_names}))
     if len(tables) == 1:
         return tables[0]
@@ -364,8 +365,15 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    """Print, write or check the digests of ``args.results_dir``."""
-    digests = digest_tree(args.results_dir)
+    """Print, write or check the digests of ``args.results_dir``; 2 if a file of it
+    cannot be read."""
+    from .traces import TraceError
+
+    try:
+        digests = digest_tree(args.results_dir)
+    except TraceError as exc:
+        print(f"digest: error: {exc}", file=sys.stderr)
+        return 2
     if args.only:
         digests = select(digests, args.only)
     if args.check:

@@ -10,6 +10,8 @@ grows the last block of each variant.
 from __future__ import annotations
 
 import itertools
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -19,10 +21,29 @@ from .datasets import dataset_info
 from .engine import make_loss
 from .settings import Model, Trace, Train, canonical_json, digest
 
-__all__ = ["Block", "Experiment", "Plan", "Run", "Variant", "canonical_json", "digest", "plan"]
+__all__ = [
+    "Block",
+    "Experiment",
+    "Plan",
+    "Run",
+    "Variant",
+    "canonical_json",
+    "digest",
+    "format_number",
+    "plan",
+]
 
 # The settings sections a variant combines, as the config names them.
 _SECTIONS = {"model": Model, "train": Train}
+
+
+def format_number(value: float) -> str:
+    """A number as run ids and variant names spell it: ``:g`` (``0.2``, ``10``,
+    ``1e-05``) where that reads back as the same float, else the shortest spelling that
+    does (``0.2000001``, which ``:g`` would round to ``0.2``). Different numbers never
+    share a spelling, and every number ``:g`` spells exactly keeps its old spelling."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,9 @@ class Variant:
     legend : tuple of (str, str)
         What tells the variant apart, as (value, title) pairs: its name if it is a named
         variant, then each grid key's value (``("tanh-sigmoid", "activations")``).
+    given_label : str
+        The config's ``label`` of a named variant (empty: :meth:`Experiment.legend`
+        derives one).
     """
 
     name: str
@@ -46,10 +70,16 @@ class Variant:
     train: Train
     description: str = ""
     legend: tuple[tuple[str, str], ...] = ()
+    given_label: str = ""
 
     @property
     def label(self) -> str:
-        """The variant in a legend: ``literal``, ``tanh-tanh-sigmoid, bce``."""
+        """The variant in a legend without its experiment: its config ``label``, else
+        what tells it apart (``literal``, ``tanh-tanh-sigmoid, bce``). Legends and tables
+        take :meth:`Experiment.legend`, which reads named variants in words."""
+        if self.given_label:
+            grid = [value for value, title in self.legend if title != "variant"]
+            return self.given_label + ("; " + ", ".join(grid) if grid else "")
         return ", ".join(value for value, _ in self.legend) or self.name
 
 
@@ -64,7 +94,7 @@ class Run:
 
     @property
     def run_id(self) -> str:
-        return f"{self.experiment}/{self.variant}/lr={self.lr:g}/seed={self.seed}"
+        return f"{self.experiment}/{self.variant}/lr={format_number(self.lr)}/seed={self.seed}"
 
 
 @dataclass(frozen=True)
@@ -98,14 +128,34 @@ class Experiment:
     def trace(self) -> Trace:
         return Trace.from_mapping(self.spec["trace"])
 
+    @property
+    def label(self) -> str:
+        """The experiment in headings and tables: its config ``label``, else its name in
+        words with the seed document it reproduces (``spiral legacy (seed 001)``)."""
+        if self.spec.get("label"):
+            return self.spec["label"]
+        words = self.name.replace("_", " ")
+        seed = self.spec.get("reproduces")
+        return f"{words} (seed {seed})" if seed else words
+
     def legend(self) -> tuple[dict[str, str], str]:
-        """Legend labels of the variants (name -> label) and the legend's title (what
-        the labels name, ``activations, loss``; ``variant`` if they differ in kind)."""
+        """Legend labels of the variants (name -> label), used in every figure and
+        table, and the legend's title (what the labels name, ``activations, loss``;
+        ``variant`` if they differ in kind).
+
+        A named variant's config ``label`` wins. Otherwise a named variant reads as its
+        name in words, then the settings in which the named variants differ (``option 1:
+        sigmoid output, half summed squared error``; :meth:`Model.phrase`), then its grid
+        values; a grid variant reads as its grid values (``tanh-sigmoid, bce``), and a
+        lone base variant as its activations and loss.
+        """
         if [v.name for v in self.variants] == ["base"]:
-            return {"base": "base"}, ""
+            model = self.variants[0].model
+            label = f"{model.label('activations')}, {model.label('loss')}"
+            return {"base": label}, "activations, loss"
         titles = list(dict.fromkeys(tuple(t for _, t in v.legend) for v in self.variants))
         title = ", ".join(titles[0]) if len(titles) == 1 else "variant"
-        return {v.name: v.label for v in self.variants}, title
+        return {v.name: _readable_label(v, self.variants) for v in self.variants}, title
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -162,15 +212,60 @@ def plan(config: Mapping) -> Plan:
     ConfigError
         Naming the config path: a missing data set, sizes that do not fit the data, a
         loss that does not fit the output or the targets, an initialiser that does not fit
-        the sizes, a legacy option without its mode, or a budget exceeded.
+        the sizes, a legacy option without its mode, an option no run would read
+        (``shuffle`` with full batches, ``bias_init: like_weights`` with explicit
+        weights, a state epoch past every run), two variants or runs with one name, or a
+        budget exceeded (runs, state values, run-epoch-samples; each counted without
+        enumerating runs, epochs or rows). Figure options are checked against the plan
+        by ``figures.catalog.check``.
     """
     config = dict(config)
+    _check_run_count(config)  # before any run or variant is built: O(experiments x keys)
     experiments = {}
     for name, spec in config["experiments"].items():
         experiments[name] = _expand(name, spec, config)
     result = Plan(config, experiments)
     _check_budget(result)
     return result
+
+
+def _chosen(spec: Mapping, override: Mapping) -> dict:
+    """A named variant's model and train settings: defaults, the experiment's, its own."""
+    return {
+        section: {**defaults_of(section), **spec.get(section, {}), **override.get(section, {})}
+        for section in _SECTIONS
+    }
+
+
+def _variant_grid(chosen: dict) -> dict[tuple[str, str], list]:
+    return _grid(
+        {
+            (section, key): chosen[section].get(key)
+            for section, settings in _SECTIONS.items()
+            for key in settings.keys()
+        }
+    )
+
+
+def _count_runs(spec: Mapping) -> int:
+    """Runs of one experiment, counted without building them."""
+    combos = sum(
+        math.prod(len(values) for values in _variant_grid(_chosen(spec, override)).values())
+        for override in (spec["variants"] or {"base": {}}).values()
+    )
+    return combos * len(spec["seeds"]) * len(spec["learning_rates"])
+
+
+def _check_run_count(config: Mapping) -> None:
+    limit = config["limits"]["max_runs"]
+    counts = {name: _count_runs(spec) for name, spec in config["experiments"].items()}
+    n_runs = sum(counts.values())
+    if n_runs > limit:
+        shown = ", ".join(f"{name}: {n:,}" for name, n in counts.items())
+        raise ConfigError(
+            f"limits.max_runs: the config defines {n_runs:,} runs ({shown}), more than the "
+            f"budget of {limit:,}; raise limits.max_runs if you mean it"
+        )
 
 
 def _expand(name: str, spec: dict, config: Mapping) -> Experiment:
@@ -183,23 +278,15 @@ def _expand(name: str, spec: dict, config: Mapping) -> Experiment:
     dataset = config["datasets"][spec["dataset"]]
     info = dataset_info(dataset, f"datasets.{spec['dataset']}")
     variants = []
+    by_name: dict[str, tuple[str, dict]] = {}  # variant name -> (named variant, grid values)
     overrides = spec["variants"] or {"base": {}}
     for vname, override in overrides.items():
         vwhere = f"{where}.variants.{vname}" if spec["variants"] else where
-        chosen = {
-            section: {**defaults_of(section), **spec.get(section, {}), **override.get(section, {})}
-            for section in _SECTIONS
-        }
+        chosen = _chosen(spec, override)
         for key in ("sizes", "activations", "loss"):
             if key not in chosen["model"]:
                 raise ConfigError(f"{vwhere}.model: missing required key {key!r}")
-        grid = _grid(
-            {
-                (section, key): chosen[section][key]
-                for section, settings in _SECTIONS.items()
-                for key in settings.keys()
-            }
-        )
+        grid = _variant_grid(chosen)
         varying = [k for k, values in grid.items() if len(values) > 1]
         for combo in itertools.product(*grid.values()):
             values = dict(zip(grid, combo, strict=True))
@@ -221,28 +308,113 @@ def _expand(name: str, spec: dict, config: Mapping) -> Experiment:
                 train=settings["train"],
                 description=override.get("description", ""),
                 legend=tuple(legend),
+                given_label=override.get("label", ""),
             )
+            if full in by_name:
+                raise ConfigError(_collision(where, full, by_name[full], (vname, values), varying))
+            by_name[full] = (vname, values)
             _check_variant(variant, vwhere, spec, info)
             variants.append(variant)
-    names = [v.name for v in variants]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ConfigError(f"{where}.variants: variant names {duplicated} occur twice")
     _check_legacy(spec, dataset, where)
+    _check_shuffle(spec, variants, by_name, info.n_train, where)
+    _check_state_epochs(spec, variants, where)
     exp = Experiment(name, spec, variants)
     block_size = config["block_size"]
+    ids: dict[str, tuple] = {}
     for variant in variants:
         runs = [
             Run(name, variant.name, float(lr), int(seed))
             for seed in spec["seeds"]
             for lr in spec["learning_rates"]
         ]
+        for i, run in enumerate(runs):
+            if run.run_id in ids:  # by construction never (format_number), but checked
+                raise ConfigError(
+                    f"{where}.learning_rates: learning rates {ids[run.run_id][0]!r} and "
+                    f"{run.lr!r} give the same run id {run.run_id!r}"
+                )
+            ids[run.run_id] = (run.lr, run.seed, i)
         exp.runs.extend(runs)
         for index, start in enumerate(range(0, len(runs), block_size)):
             exp.blocks.append(
                 Block(name, variant.name, index, tuple(runs[start : start + block_size]))
             )
     return exp
+
+
+def _collision(where, name, first, second, varying) -> str:
+    """Two variants that would share a name (and every file of their runs)."""
+
+    def describe(vname, values):
+        keys = [f"{s}.{k}: {canonical_json(values[(s, k)])}" for s, k in varying]
+        return ", ".join(([f"variant {vname}"] if vname != "base" else []) + keys) or vname
+
+    return (
+        f"{where}.variants: two variants would both be named {name!r} ({describe(*first)}; "
+        f"and {describe(*second)}): make the values or the variant names differ"
+    )
+
+
+def _check_shuffle(spec, variants, by_name, n_train, where) -> None:
+    """``shuffle`` written where every variant it applies to is full batch (the engine
+    shuffles mini-batches only): an option nothing would read."""
+    overrides = spec["variants"] or {}
+    places = []
+    if "shuffle" in spec.get("train", {}):
+        applies = {v for v in overrides if "shuffle" not in overrides[v].get("train", {})}
+        places.append((f"{where}.train.shuffle", applies if overrides else {"base"}))
+    for vname, override in overrides.items():
+        if "shuffle" in override.get("train", {}):
+            places.append((f"{where}.variants.{vname}.train.shuffle", {vname}))
+    for path, applies in places:
+        affected = [v for v in variants if by_name[v.name][0] in applies]
+        if affected and all(
+            v.train.batch_size is None or v.train.batch_size >= n_train for v in affected
+        ):
+            raise ConfigError(
+                f"{path}: only mini-batches are shuffled, and every run it applies to is "
+                f"full batch (batch_size null, or at least the {n_train} training samples); "
+                f"remove shuffle or set train.batch_size"
+            )
+
+
+def _check_state_epochs(spec, variants, where) -> None:
+    longest = max(v.train.epochs for v in variants)
+    for i, epoch in enumerate(spec["trace"]["state_epochs"]):
+        if epoch > longest:
+            raise ConfigError(
+                f"{where}.trace.state_epochs[{i}]: epoch {epoch} is never reached: the "
+                f"longest run trains {longest} epochs"
+            )
+
+
+def _words(name: str) -> str:
+    """A variant's config name in words: ``option1`` -> ``option 1``, ``he_init`` ->
+    ``he init``."""
+    return re.sub(r"(?<=[A-Za-z])(?=[0-9])", " ", name).replace("_", " ")
+
+
+def _readable_label(variant: Variant, variants: list[Variant]) -> str:
+    """The legend label of ``variant`` among an experiment's ``variants`` (see
+    :meth:`Experiment.legend`)."""
+    named = next((value for value, title in variant.legend if title == "variant"), None)
+    grid = [value for value, title in variant.legend if title != "variant"]
+    if variant.given_label:  # the grid values tell its grid variants apart
+        return variant.given_label + ("; " + ", ".join(grid) if grid else "")
+    if named is None:
+        return ", ".join(grid) or variant.name
+    grid_titles = {title for v in variants for _, title in v.legend if title != "variant"}
+    peers = [v for v in variants if any(title == "variant" for _, title in v.legend)]
+    phrases = []
+    for section, cls in _SECTIONS.items():
+        for key in cls.keys():
+            if cls.setting(key).title in grid_titles:
+                continue  # said by the grid values
+            others = [getattr(v, section) for v in peers]
+            if len({o.label(key) for o in others}) > 1:
+                phrases.append(getattr(variant, section).phrase(key, others))
+    text = _words(named) + (": " + ", ".join(phrases) if phrases else "")
+    return text + ("; " + ", ".join(grid) if grid else "")
 
 
 def _grid(values: dict) -> dict[tuple[str, str], list]:
@@ -266,7 +438,14 @@ def _slug(value) -> str:
         if value.get("name") == "explicit":
             return "explicit"
         return "-".join(_slug(v) for v in value.values())
-    text = "none" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+    if value is None:
+        text = "none"
+    elif isinstance(value, float):
+        # An exponent's "+" is dropped and its "-" becomes "_" (as a minus sign does):
+        # 1e+06 -> 1e06, 1e-06 -> 1e_06, distinct.
+        text = format_number(value).replace("+", "")
+    else:
+        text = str(value)
     return "".join(c if c.isalnum() or c in "_" else "p" if c == "." else "_" for c in text)
 
 
@@ -306,6 +485,11 @@ def _check_variant(variant, where, spec, info) -> None:
         )
     init = model.as_dict()["init"]
     if isinstance(init, Mapping) and init.get("name") == "explicit":
+        if model.bias_init == "like_weights":
+            raise ConfigError(
+                f"{where}.model.bias_init: like_weights draws biases from the weights' "
+                f"initialiser, but init explicit draws nothing (its biases are init.biases)"
+            )
         try:
             mlp.init([0], init)
         except ValueError as exc:
@@ -337,15 +521,22 @@ def state_values_per_run(exp: Experiment, variant: Variant, n_samples: int) -> i
     return schedule.state_values(variant.model.sizes, n_samples)
 
 
+def run_epoch_samples(result: Plan) -> dict[str, int]:
+    """Per experiment, the sum over its runs of epochs x training samples: the compute
+    budget's measure (``limits.max_run_epoch_samples``), counted in O(variants)."""
+    out = {}
+    for exp in result.experiments.values():
+        dataset = result.config["datasets"][exp.dataset]
+        n = dataset_info(dataset, f"datasets.{exp.dataset}").n_train
+        runs = len(exp.spec["seeds"]) * len(exp.spec["learning_rates"])
+        out[exp.name] = sum(runs * v.train.epochs * n for v in exp.variants)
+    return out
+
+
 def _check_budget(result: Plan) -> None:
+    """The state and compute budgets (the run count is checked before expanding), each
+    in O(variants): no epoch, run or state row is enumerated."""
     limits = result.config["limits"]
-    n_runs = len(result.runs)
-    if n_runs > limits["max_runs"]:
-        counts = ", ".join(f"{e.name}: {len(e.runs):,}" for e in result.experiments.values())
-        raise ConfigError(
-            f"limits.max_runs: the config defines {n_runs:,} runs ({counts}), more than the "
-            f"budget of {limits['max_runs']:,}; raise limits.max_runs if you mean it"
-        )
     total = 0
     for exp in result.experiments.values():
         dataset = result.config["datasets"][exp.dataset]
@@ -358,4 +549,14 @@ def _check_budget(result: Plan) -> None:
             f"limits.max_state_values: the traces would hold about {total:,} state values, "
             f"more than the budget of {limits['max_state_values']:,}; record less "
             f"(trace.state, trace.state_every) or raise limits.max_state_values"
+        )
+    work = run_epoch_samples(result)
+    total, limit = sum(work.values()), limits["max_run_epoch_samples"]
+    if total > limit:
+        largest = max(work, key=work.get)
+        raise ConfigError(
+            f"limits.max_run_epoch_samples: the runs would train {total:,} run-epoch-samples "
+            f"(the sum over runs of epochs x training samples; most in experiment "
+            f"{largest}: {work[largest]:,}), more than the budget of {limit:,}; train less "
+            f"(train.epochs, seeds, learning_rates) or raise limits.max_run_epoch_samples"
         )

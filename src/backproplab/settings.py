@@ -22,7 +22,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 __all__ = ["Model", "Schedule", "Setting", "Trace", "Train", "canonical_json", "digest"]
 
@@ -46,8 +46,10 @@ class Setting:
     title : str
         Its name in a legend title (``bias updates``).
     arrow : str
-        Its run-table type: ``int64``, ``float64``, ``bool``, ``string``, or ``json`` (a
-        list or mapping, stored as :func:`canonical_json` text).
+        Its run-table type: ``int64``, ``float64``, ``bool``, ``string``, ``json`` (a
+        list or mapping, stored as :func:`canonical_json` text) or ``name_or_json`` (a
+        name stored as itself, ``he_normal``; a mapping as :func:`canonical_json` text,
+        which starts with ``{``).
     column : str, optional
         Its run-table column, if not the field's name (``loss`` is ``loss_name``: the
         metrics call the loss value ``loss``).
@@ -130,7 +132,9 @@ class _Settings:
             value = row[s.column or key]
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 value = None
-            elif s.arrow == "json":
+            elif s.arrow == "json" or (
+                s.arrow == "name_or_json" and str(value).startswith(("{", "["))
+            ):
                 value = json.loads(value)
             elif s.arrow == "int64":
                 value = int(value)
@@ -155,7 +159,7 @@ class _Settings:
         out = {}
         for key in self.keys():
             s, value = self.setting(key), _plain(getattr(self, key))
-            if s.arrow == "json":
+            if s.arrow == "json" or (s.arrow == "name_or_json" and not isinstance(value, str)):
                 value = canonical_json(value)
             out[s.column or key] = pa.array([value] * n, types.get(s.arrow, pa.string()))
         return out
@@ -163,6 +167,12 @@ class _Settings:
     def label(self, key: str) -> str:
         """How the value of ``key`` reads in a legend."""
         return _pretty(getattr(self, key))
+
+    def phrase(self, key: str, others=()) -> str:
+        """How the value of ``key`` reads in a named variant's default label, among the
+        settings ``others`` it is told apart from: the value with its title (``clip 1``,
+        ``bias init zeros``)."""
+        return f"{self.setting(key).title} {self.label(key)}"
 
 
 @dataclass(frozen=True)
@@ -185,7 +195,7 @@ class Model(_Settings):
     sizes: tuple[int, ...] = _setting("sizes", "json", list_valued=True)
     activations: tuple = _setting("activations", "json", short="act", list_valued=True)
     loss: str = _setting("loss", "string", column="loss_name")
-    init: str | dict = _setting("init", "json")
+    init: str | dict = _setting("init", "name_or_json")
     bias_init: str = _setting("bias init", "string")
 
     def mlp(self):
@@ -217,6 +227,29 @@ class Model(_Settings):
             args = [f"{v:g}" for k, v in value.items() if k in ("mean", "std", "low", "high")]
             return f"{value['name']}({', '.join(args)})" if args else value["name"]
         return _pretty(value)
+
+    def phrase(self, key: str, others=()) -> str:
+        """As :meth:`_Settings.phrase`, with the loss in words (``half summed squared
+        error``) and, where the ``others`` differ only in the output activation, that
+        alone (``softmax output``)."""
+        if key == "loss":
+            return LOSS_WORDS.get(self.loss, self.loss)
+        if key == "activations":
+            hidden = {json.dumps(_plain(o.activations[:-1])) for o in (self, *others)}
+            if len(hidden) == 1:
+                last = replace(self, activations=self.activations[-1:]).label(key)
+                return f"{last} output"
+            return f"{self.label(key)} activations"
+        return super().phrase(key, others)
+
+
+# The losses in words, for labels and axis titles.
+LOSS_WORDS = {
+    "mse": "mean squared error",
+    "half_sse": "half summed squared error",
+    "bce": "binary cross-entropy",
+    "cross_entropy": "cross-entropy",
+}
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,21 @@ import json
 from snakemake.exceptions import WorkflowError
 
 from backproplab import numerics
-from backproplab.config import ConfigError, validate
+from backproplab.config import ConfigError, load_configfiles, validate
 from backproplab.experiments import canonical_json, plan
 from backproplab.gradcheck import plan as GRADCHECK_PLAN
 from backproplab.figures import catalog as FIGURES
 from backproplab.report import plan as REPORT_PLAN
 from backproplab.training.plan import Resources as TrainResources
 
+# Snakemake has read the config files already (through yte); they are read again with
+# the project's strict safe loader, which refuses duplicate keys, an empty config and yte
+# templating, and must agree with what Snakemake read (see the README's "Trust model").
 try:
-    PLAN = plan(validate(config))
+    CONFIG = load_configfiles(
+        workflow.configfiles, config, workflow.config_settings.config
+    )
+    PLAN = plan(validate(CONFIG))
     FIGURES.check(PLAN)
 except ConfigError as exc:
     raise WorkflowError(f"invalid config: {exc}") from None
@@ -38,6 +44,13 @@ TRACE_TABLES = ["runs", "metrics", "state", "norms"]
 def dataset_spec(wildcards):
     """The data set's config entry as canonical JSON (the job's params)."""
     return canonical_json(PLAN.config["datasets"][wildcards.dataset])
+
+
+def dataset_sources(wildcards):
+    """A file data set's CSV or Parquet file, an input of its rule: editing the file
+    reruns the data set and everything downstream (generated data sets have none)."""
+    spec = PLAN.config["datasets"][wildcards.dataset]
+    return [spec["path"]] if spec["generator"] == "file" else []
 
 
 def used_datasets():
@@ -76,7 +89,7 @@ def figure_inputs(wildcards):
 def figure_spec(wildcards):
     """A figure's kind, options and experiment as canonical JSON (its job's params)."""
     exp = PLAN.experiments[wildcards.experiment]
-    return canonical_json(FIGURES.figure_spec(exp, wildcards.figure))
+    return canonical_json(FIGURES.figure_spec(exp, wildcards.figure, PLAN.config))
 
 
 def figure_files(experiment, suffixes=("png", "pdf", "json")):

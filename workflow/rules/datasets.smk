@@ -1,4 +1,6 @@
 rule dataset:
+    input:
+        dataset_sources,
     output:
         "results/datasets/{dataset}.parquet",
     log:

@@ -37,6 +37,26 @@ def _plain(value):
     return value
 
 
+def _not_drawn(ctx, exc):
+    """A notice in place of a figure whose run diverged before what it draws was
+    recorded: the figure, its caption, and no facts (the report then says the figure's
+    numbers were not measured)."""
+    from . import style
+
+    text = (
+        f"Not drawn: run {exc.run_id}\ndiverged at epoch {exc.diverged_epoch}, "
+        f"before its {exc.what} were recorded"
+    )
+    fig = style.notice_figure(KINDS[ctx.kind].title, text)
+    caption = (
+        f"not drawn: run {exc.run_id} diverged at epoch {exc.diverged_epoch}, before its "
+        f"{exc.what} were recorded (the run table lists it as diverged); choose another "
+        f"run with the figure's variant, lr and seed options."
+    )
+    log.warning("%s/%s not drawn: %s", ctx.experiment, ctx.kind, exc)
+    return fig, caption, {}
+
+
 def render(spec: dict, inputs: dict, out: dict) -> dict:
     """Draw one figure and write ``out["png"]``, ``out["pdf"]`` and ``out["json"]``.
 
@@ -56,7 +76,7 @@ def render(spec: dict, inputs: dict, out: dict) -> dict:
         What was written to the JSON file: caption, facts and the figure's identity.
     """
     from . import style
-    from .data import Context, Data
+    from .data import Context, Data, Unrecorded
 
     kind = KINDS[spec["figure"]]
     ctx = Context(
@@ -66,13 +86,18 @@ def render(spec: dict, inputs: dict, out: dict) -> dict:
         spec["variants"],
         spec["labels"],
         spec["legend_title"],
+        spec.get("experiment_label", spec["experiment"]),
+        spec.get("printed"),
     )
     files = {k: [v] if isinstance(v, str | Path) else list(v) for k, v in inputs.items()}
     dataset = files.pop("dataset", [None])[0]
     data = Data(files, dataset, ctx)
     function = getattr(importlib.import_module(f".{kind.module}", __name__), kind.function)
     with style.style():
-        fig, caption, facts = function(data, ctx)
+        try:
+            fig, caption, facts = function(data, ctx)
+        except Unrecorded as exc:
+            fig, caption, facts = _not_drawn(ctx, exc)
         caption = caption[:1].upper() + caption[1:]
         style.save(fig, out["png"], out["pdf"])
     record = _plain(

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
 from . import style
-from .data import Context, Data, FigureError
+from .data import Context, Data, FigureError, Unrecorded
 
 __all__ = ["boundary_epochs", "dataset", "decision_boundary", "predictions"]
 
@@ -115,11 +117,40 @@ def _grid(X: np.ndarray, resolution: int):
     return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
 
 
+def _forward(mlp, params, X):
+    """The network's outputs; a diverged run's parameters may overflow to inf or NaN
+    (left blank by :func:`_draw_map`), which is no cause for a warning."""
+    with np.errstate(all="ignore"):
+        return mlp.forward(params, X)
+
+
+def _not_recorded_panel(ax, exc: Unrecorded):
+    """A panel saying that its run diverged before its parameters were recorded."""
+    ax.text(
+        0.5,
+        0.5,
+        f"not drawn:\n{exc.run_id}\ndiverged at epoch {exc.diverged_epoch},\n"
+        f"before its parameters\nwere recorded",
+        ha="center",
+        va="center",
+        fontsize=7,
+        wrap=True,
+        transform=ax.transAxes,
+    )
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def _draw_map(ax, xx, yy, out: np.ndarray):
     """One run's output over the grid: P(class 1) as a smooth image and the 0.5 contour
     for one output; class regions and their borders for several. The shading is an
-    image (one raster in the PDF) and the boundary a vector line."""
+    image (one raster in the PDF) and the boundary a vector line. Where the output is
+    not finite (a diverged run's), the map is blank."""
     extent = (xx[0, 0], xx[0, -1], yy[0, 0], yy[-1, 0])
+    if not np.isfinite(out).all():
+        out = np.ma.masked_invalid(out)
+        if out.shape[-1] > 1:  # a sample with any non-finite output has no class
+            out[out.mask.any(axis=1)] = np.ma.masked
     if out.shape[-1] == 1:
         p = out[:, 0].reshape(xx.shape)
         ax.imshow(
@@ -137,6 +168,8 @@ def _draw_map(ax, xx, yy, out: np.ndarray):
     else:
         k = out.shape[-1]
         cls = np.argmax(out, axis=1).reshape(xx.shape)
+        if np.ma.isMaskedArray(out):
+            cls = np.ma.masked_where(out.mask.any(axis=1).reshape(xx.shape), cls)
         ax.imshow(
             cls,
             origin="lower",
@@ -147,13 +180,17 @@ def _draw_map(ax, xx, yy, out: np.ndarray):
             interpolation="nearest",
             aspect="auto",
         )
-        if len(np.unique(cls)) > 1:
+        if len(np.unique(cls.compressed() if np.ma.isMaskedArray(cls) else cls)) > 1:
             ax.contour(xx, yy, cls, levels=np.arange(k - 1) + 0.5, colors="black", linewidths=1.3)
 
 
 def _accuracy(out: np.ndarray, Y: np.ndarray) -> float:
     pred = (out[:, 0] > 0.5).astype(int) if out.shape[-1] == 1 else np.argmax(out, axis=1)
     return float(np.mean(pred == _classes(Y)))
+
+
+def _wrap(text: str, width: int) -> str:
+    return textwrap.fill(text, width, break_long_words=False)
 
 
 def _split(data: Data):
@@ -195,7 +232,7 @@ def dataset(data: Data, ctx: Context):
 
 
 def _panel_title(data: Data, run: pd.Series, many_variants: bool) -> str:
-    label = data.labels[run["variant"]]
+    label = data.label(run["variant"], 48)
     return label if many_variants else f"lr {run['lr']:g}, seed {run['seed']}"
 
 
@@ -211,18 +248,27 @@ def decision_boundary(data: Data, ctx: Context):
     facts = {"panels": []}
     for ax, run in zip(axes[0], runs, strict=True):
         epoch = opt["epoch"] if opt["epoch"] is not None else int(run["epochs"])
-        if run["status"] != "ok" and opt["epoch"] is None:
-            epoch = max(data.state_epochs(run["run_id"]))
-        mlp, params = data.mlp(run), data.params(run, [epoch])
-        _draw_map(ax, xx, yy, mlp.forward(params, grid)[0])
+        try:
+            if run["status"] != "ok" and opt["epoch"] is None:
+                recorded = data.state_epochs(run["run_id"])
+                if not recorded:
+                    data.unrecorded(run["run_id"], "parameters")
+                epoch = max(recorded)
+            mlp, params = data.mlp(run), data.params(run, [epoch])
+        except Unrecorded as exc:
+            _not_recorded_panel(ax, exc)
+            ax.set_title(_panel_title(data, run, n > 1))
+            facts["panels"].append({"run_id": run["run_id"], "epoch": None})
+            continue
+        _draw_map(ax, xx, yy, _forward(mlp, params, grid)[0])
         _scatter(ax, Xtr, Ytr)
         if len(Xte):
             _scatter(ax, Xte, Yte, hollow=True)
-        acc = _accuracy(mlp.forward(params, Xtr)[0], Ytr)
+        acc = _accuracy(_forward(mlp, params, Xtr)[0], Ytr)
         panel = {"run_id": run["run_id"], "epoch": epoch, "train_accuracy": acc}
         title = f"{_panel_title(data, run, n > 1)}\nepoch {epoch}, training accuracy {acc:.3f}"
         if len(Xte):
-            panel["test_accuracy"] = _accuracy(mlp.forward(params, Xte)[0], Yte)
+            panel["test_accuracy"] = _accuracy(_forward(mlp, params, Xte)[0], Yte)
             title += f", test {panel['test_accuracy']:.3f}"
         ax.set_title(title)
         _axes_style(ax)
@@ -238,64 +284,146 @@ def decision_boundary(data: Data, ctx: Context):
     return fig, caption, facts
 
 
-def _spread_epochs(recorded: list[int], wanted, max_panels: int) -> list[int]:
-    if wanted is not None:
-        missing = [e for e in wanted if e not in recorded]
-        if missing:
-            raise FigureError(f"epochs {missing} not recorded (recorded: {recorded})")
-        return sorted(wanted)
-    if len(recorded) <= max_panels:
-        return recorded
-    picks = np.unique(np.round(np.linspace(0, len(recorded) - 1, max_panels)).astype(int))
+def _log_spaced(recorded: list[int], n: int) -> list[int]:
+    """``n`` of the ``recorded`` epochs: the first, then the nearest (on a log scale) to
+    ``n - 1`` log-spaced epochs from the first recorded epoch after it to the last; a
+    recorded epoch serves one target only (the next nearest takes a taken one's place)."""
+    if len(recorded) <= n:
+        return list(recorded)
+    first, rest = recorded[0], [e for e in recorded[1:] if e > 0]
+    targets = np.geomspace(rest[0], rest[-1], n - 1)
+    chosen = [first]
+    for target in targets:
+        free = [e for e in rest if e not in chosen]
+        chosen.append(min(free, key=lambda e: (abs(np.log(e / target)), e)))
+    return sorted(chosen)
+
+
+def _linear(recorded: list[int], n: int) -> list[int]:
+    if len(recorded) <= n:
+        return list(recorded)
+    picks = np.unique(np.round(np.linspace(0, len(recorded) - 1, n)).astype(int))
     return [recorded[k] for k in picks]
 
 
+def _where_accuracy_changes(recorded: list[int], change: np.ndarray, n: int) -> list[int]:
+    """The first and last of the ``recorded`` epochs and the ``n - 2`` at which the
+    training accuracy changed most since the previous recorded epoch (``change[k]``,
+    summed over the rows; ties: the earlier), none where it did not change."""
+    if len(recorded) <= 2:
+        return list(recorded)
+    inner = [k for k in range(1, len(recorded) - 1) if change[k] > 0]
+    inner = sorted(inner, key=lambda k: (-change[k], k))[: n - 2]
+    # The last epoch shows the final boundary; a larger change there takes no extra panel.
+    return sorted({recorded[0], recorded[-1], *(recorded[k] for k in inner)})
+
+
+SPACING_TEXT = {
+    "log": "log-spaced among the recorded epochs (epoch 0, then the recorded epochs "
+    "nearest to log-spaced ones from the first recorded epoch after it to the last)",
+    "accuracy": "where the training accuracy changes most between recorded epochs (with "
+    "the first and the last)",
+    "linear": "evenly spaced among the recorded epochs",
+    "given": "as the figure's epochs option names them",
+}
+_SPACING_SHORT = {
+    "log": "log-spaced",
+    "accuracy": "where the accuracy changes",
+    "linear": "evenly spaced",
+    "given": "as given",
+}
+
+
+def _accuracy_changes(data: Data, runs, recorded, X, Y) -> np.ndarray:
+    """Per recorded epoch, the change of training accuracy since the previous one,
+    summed over ``runs`` (a run that did not record an epoch adds nothing there)."""
+    change = np.zeros(len(recorded))
+    for run in runs:
+        have = [e for e in recorded if e in set(data.state_epochs(run["run_id"]))]
+        if len(have) < 2:
+            continue
+        out = _forward(data.mlp(run), data.params(run, have), X)
+        acc = np.array([_accuracy(o, Y) for o in out])
+        steps = np.abs(np.diff(acc))
+        for epoch, step in zip(have[1:], steps, strict=True):
+            change[recorded.index(epoch)] += step
+    return change
+
+
 def boundary_epochs(data: Data, ctx: Context):
-    """Small multiples: one row per variant, one column per epoch."""
+    """Small multiples: one row per variant, one column per epoch, the epochs chosen
+    where the boundary moves (``spacing``) unless the options name them."""
     opt = ctx.options
     runs = data.pick_each_variant(opt["variants"], opt["lr"], opt["seed"])
     Xtr, Ytr, Xte, Yte = _split(data)
     xx, yy, grid = _grid(np.vstack([Xtr, Xte]) if len(Xte) else Xtr, opt["resolution"])
-    recorded = data.state_epochs(runs[0]["run_id"])
-    try:
-        epochs = _spread_epochs(recorded, opt["epochs"], opt["max_panels"])
-    except FigureError as exc:
-        raise FigureError(f"{ctx.where}.{exc}") from None
+    # The epochs any of the runs recorded (a run that diverged early recorded fewer).
+    recorded = sorted(set().union(*(data.state_epochs(r["run_id"]) for r in runs)))
+    if not recorded:
+        data.unrecorded(runs[0]["run_id"], "parameters")
+    spacing = "given" if opt["epochs"] is not None else opt.get("spacing", "log")
+    if spacing == "given":
+        if missing := [e for e in opt["epochs"] if e not in recorded]:
+            raise FigureError(f"{ctx.where}.epochs: {missing} not recorded (recorded: {recorded})")
+        epochs = sorted(opt["epochs"])
+    elif spacing == "accuracy":
+        change = _accuracy_changes(data, runs, recorded, Xtr, Ytr)
+        epochs = _where_accuracy_changes(recorded, change, opt["max_panels"])
+    elif spacing == "linear":
+        epochs = _linear(recorded, opt["max_panels"])
+    else:
+        epochs = _log_spaced(recorded, opt["max_panels"])
     nrows, ncols = len(runs), len(epochs)
     height = _height(np.vstack([Xtr, Xte]), 2.0) + 0.35
     fig, axes = style.subplots(
         nrows, ncols, 2.3 * ncols + 0.4, height * nrows + 0.9, sharex=True, sharey=True
     )
-    facts = {"epochs": epochs, "rows": []}
+    facts = {"epochs": epochs, "spacing": spacing, "rows": []}
     for row, run in zip(axes, runs, strict=True):
         have = set(data.state_epochs(run["run_id"]))
         shown = [e for e in epochs if e in have]
-        mlp, params = data.mlp(run), data.params(run, shown)
-        maps = mlp.forward(params, grid)
-        train_out = mlp.forward(params, Xtr)
         accs = []
+        facts["rows"].append({"run_id": run["run_id"], "train_accuracy": accs})
+        if not shown:  # the run diverged before the first of these epochs
+            try:
+                data.unrecorded(run["run_id"], f"parameters at epochs {epochs}")
+            except Unrecorded as exc:
+                _not_recorded_panel(row[0], exc)
+                for ax in row[1:]:
+                    ax.set_visible(False)
+                row[0].set_ylabel(data.label(run["variant"], 32) if nrows > 1 else "")
+                continue
+        mlp, params = data.mlp(run), data.params(run, shown)
+        maps = _forward(mlp, params, grid)
+        train_out = _forward(mlp, params, Xtr)
         for ax, epoch in zip(row, epochs, strict=True):
             if epoch not in have:
                 ax.set_visible(False)
+                accs.append(None)
                 continue
             k = shown.index(epoch)
             _draw_map(ax, xx, yy, maps[k])
             _scatter(ax, Xtr, Ytr, size=6)
             acc = _accuracy(train_out[k], Ytr)
             accs.append(acc)
-            ax.set_title(f"epoch {epoch}: acc {acc:.2f}", fontsize=8)
+            ax.set_title(f"epoch {epoch}: acc {acc:.3f}", fontsize=8)
             ax.set_aspect("equal", adjustable="box")
             ax.grid(False)
             ax.tick_params(labelsize=6)
-        row[0].set_ylabel(f"{data.labels[run['variant']]}\n$x_2$" if nrows > 1 else "feature $x_2$")
+        label = data.label(run["variant"], 32)
+        row[0].set_ylabel(f"{label}\n$x_2$" if nrows > 1 else "feature $x_2$", fontsize=8)
     for ax in axes[-1]:
         ax.set_xlabel("feature $x_1$")
-        facts["rows"].append({"run_id": run["run_id"], "train_accuracy": accs})
     seed, lr = runs[0]["seed"], runs[0]["lr"]
-    fig.suptitle(f"decision boundary over training (lr {lr:g}, seed {seed})", fontsize=10)
+    fig.suptitle(
+        f"decision boundary over training (lr {lr:g}, seed {seed}; epochs "
+        f"{_SPACING_SHORT[spacing]})",
+        fontsize=10,
+    )
     _legend(fig, max(2, Ytr.shape[1]), False, boundary=True)
     caption = (
-        f"The decision boundary at epochs {', '.join(map(str, epochs))}"
+        f"The decision boundary at epochs {', '.join(map(str, epochs))}, chosen "
+        f"{SPACING_TEXT[spacing]}"
         + (", one row per variant" if nrows > 1 else "")
         + f" (lr {lr:g}, seed {seed}), with the training data and its accuracy."
     )
@@ -320,13 +448,19 @@ def predictions(data: Data, ctx: Context):
         _scatter(row[0], X, Y)
         row[0].set_title(f"real classes ({name} data)")
         for ax, run in zip(row[1:], runs, strict=True):
-            epoch = (
-                int(run["epochs"])
-                if run["status"] == "ok"
-                else max(data.state_epochs(run["run_id"]))
-            )
+            recorded = data.state_epochs(run["run_id"])
+            if run["status"] != "ok" and not recorded:
+                try:
+                    data.unrecorded(run["run_id"], "parameters")
+                except Unrecorded as exc:
+                    _not_recorded_panel(ax, exc)
+                    ax.set_title(
+                        _wrap(f"predicted by {data.labels[run['variant']]}", 38), fontsize=9
+                    )
+                    continue
+            epoch = int(run["epochs"]) if run["status"] == "ok" else max(recorded)
             mlp, params = data.mlp(run), data.params(run, [epoch])
-            out = mlp.forward(params, X)[0]
+            out = _forward(mlp, params, X)[0]
             pred = (
                 (out[:, 0] > 0.5).astype(float)[:, None]
                 if out.shape[1] == 1
@@ -344,8 +478,8 @@ def predictions(data: Data, ctx: Context):
                 zorder=4,
             )
             loss = run[loss_col]
-            label = data.labels[run["variant"]]
-            ax.set_title(f"predicted by {label}\n{name} loss = {loss:.5g}")
+            label = _wrap(f"predicted by {data.labels[run['variant']]}", 38)
+            ax.set_title(f"{label}\n{name} loss = {loss:.5g}", fontsize=9)
             facts["panels"].append(
                 {
                     "split": name,

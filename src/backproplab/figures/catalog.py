@@ -102,7 +102,17 @@ KINDS: dict[str, Kind] = {
         ("runs", "metrics", "state"),
         dataset=True,
     ),
+    "composite": Kind(
+        "A seed's figure: several panels of one run in one image",
+        "composite",
+        "composite",
+        ("runs", "metrics", "state"),
+        dataset=True,
+    ),
 }
+
+#: Panels of a composite figure that draw the input plane (the others are metrics).
+PLANE_PANELS = ("dataset", "decision_boundary", "predictions")
 
 
 def figure_tables(kind: str) -> tuple[str, ...]:
@@ -113,17 +123,37 @@ def needs_dataset(kind: str) -> bool:
     return KINDS[kind].dataset
 
 
-def figure_spec(experiment: Experiment, kind: str) -> dict:
-    """Everything a figure job depends on besides its input files (its ``params``)."""
+def figure_spec(experiment: Experiment, kind: str, config: dict | None = None) -> dict:
+    """Everything a figure job depends on besides its input files (its ``params``).
+
+    ``config`` (the plan's validated config) gives seed 001's printed gradient analysis
+    (``validation.references.seed001``) to the gradient_flow figure of an experiment that
+    reproduces seed 001, to draw beside its own numbers; no other figure reads it.
+    """
     labels, title = experiment.legend()
-    return {
+    spec = {
         "experiment": experiment.name,
+        "experiment_label": experiment.label,
         "figure": kind,
         "options": experiment.spec["figures"][kind],
         "variants": [v.name for v in experiment.variants],
         "labels": labels,
         "legend_title": title,
     }
+    if kind == "gradient_flow" and experiment.spec.get("reproduces") == "001" and config:
+        ref = config.get("validation", {}).get("references", {}).get("seed001")
+        if ref:
+            keys = ("sizes", "lr", "epochs", "weight_norms", "gradient_norms")
+            spec["printed"] = {"seed": "001", **{k: ref[k] for k in keys}}
+    return spec
+
+
+def sweep_metric(metric: str | None, losses) -> str:
+    """The metric a sweep compares: ``metric``, or (null) the loss if every variant drawn
+    trains the same one, else accuracy (recorded by every run)."""
+    if metric is not None:
+        return metric
+    return "loss" if len(set(losses)) == 1 else "accuracy"
 
 
 def recorded_metrics(experiment: Experiment, dataset: dict) -> list[str]:
@@ -153,6 +183,36 @@ def check(plan: Plan) -> None:
         for kind, options in exp.spec["figures"].items():
             where = f"experiments.{exp.name}.figures.{kind}"
             _check_one(plan, exp, kind, options, where, info, dataset)
+            _check_drawing(exp, kind, options, where, info, dataset)
+
+
+#: The network diagram draws at most this many units per layer (figures/network.py).
+MAX_DIAGRAM_UNITS = 8
+#: Largest ulp_fanout nudge: each ulp is one nextafter step per nudged weight.
+MAX_ULPS = 65536
+
+
+def _selected(exp, options) -> list:
+    """The variants a figure draws: its ``variants``, its ``variant`` (null: the first),
+    or all of them."""
+    if options.get("variants"):
+        return [exp.variant(name) for name in options["variants"]]
+    if "variant" in options:
+        return [exp.variant(options["variant"]) if options["variant"] else exp.variants[0]]
+    return list(exp.variants)
+
+
+def _describe(epochs, last: int) -> str:
+    """A recorded-epoch set (``settings._Epochs``) in words, without listing it."""
+    if epochs.every is None:
+        regular = "0"
+    elif epochs.every >= last:
+        regular = "0"
+    else:
+        regular = f"every {epochs.every} from 0"
+    extra = sorted(e for e in epochs.extra if e != last and not epochs._regular(e))
+    shown = ", ".join(map(str, extra[:10])) + (", ..." if len(extra) > 10 else "")
+    return f"{regular}{f', {shown}' if extra else ''} and the last, {last}"
 
 
 def _check_one(plan, exp, kind, options, where, info, dataset) -> None:
@@ -175,6 +235,7 @@ def _check_one(plan, exp, kind, options, where, info, dataset) -> None:
             raise ConfigError(f"{where}.lr: {value} is not among {rates}")
         if key == "seed" and value not in spec["seeds"]:
             raise ConfigError(f"{where}.seed: {value} is not among {spec['seeds']}")
+    selected = _selected(exp, options)
     if meta.two_features and info.n_features != 2:
         raise ConfigError(
             f"{where}: draws the input plane, but data set {exp.dataset!r} has "
@@ -191,32 +252,168 @@ def _check_one(plan, exp, kind, options, where, info, dataset) -> None:
         raise ConfigError(
             f"{where}: needs layer norms, but experiments.{exp.name}.trace.norms_every is null"
         )
-    if kind == "loss_comparison" and len(names) < 2:
-        raise ConfigError(f"{where}: compares variants, but {exp.name} has one ({names})")
+    if kind == "loss_comparison" and len(selected) < 2:
+        chosen = f"{where}.variants selects" if options.get("variants") else f"{exp.name} has"
+        raise ConfigError(
+            f"{where}: compares variants, but {chosen} one ({[v.name for v in selected]})"
+        )
     metrics = recorded_metrics(exp, dataset)
-    chosen = options.get("metrics", []) + [options[k] for k in ("metric",) if k in options]
+    chosen = options.get("metrics", []) + [options[k] for k in ("metric",) if options.get(k)]
     if bad := [m for m in chosen if m not in metrics]:
         raise ConfigError(f"{where}: metric(s) {bad} are not recorded; recorded: {metrics}")
-    if kind in ("weights", "hidden_code", "ulp_fanout"):
-        n_layers = min(len(v.model.sizes) for v in exp.variants) - 1
-        layers = options.get("layers") or [options.get("layer", 0)]
-        limit = n_layers - 1 if kind == "hidden_code" else n_layers
-        if bad := [layer for layer in layers if layer >= limit]:
-            what = "hidden layers" if kind == "hidden_code" else "weight layers"
-            raise ConfigError(
-                f"{where}: layer(s) {bad} out of range: {exp.name} has {limit} {what}"
-            )
-    if kind in ("network_diagram", "decision_boundary", "boundary_epochs"):
-        chosen_epochs = options.get("epochs") or [options.get("epoch")]
-        for variant in exp.variants:
-            recorded = exp.trace.schedule(variant.train.epochs).epochs_with("W")
-            if bad := [e for e in chosen_epochs if e is not None and e not in recorded]:
+    _check_layers(kind, options, selected, where, ConfigError)
+    _check_epochs(exp, kind, options, selected, where, ConfigError)
+    if kind == "network_diagram":
+        for variant in selected:
+            if max(variant.model.sizes) > MAX_DIAGRAM_UNITS:
                 raise ConfigError(
-                    f"{where}: epoch(s) {bad} are not recorded for variant {variant.name!r}; "
-                    f"state is recorded at {_short(recorded)} (trace.state_every, "
-                    f"trace.state_epochs)"
+                    f"{where}: draws networks of up to {MAX_DIAGRAM_UNITS} units per layer; "
+                    f"variant {variant.name!r} has sizes {list(variant.model.sizes)}"
                 )
+    if kind == "ulp_fanout":
+        _check_ulp_fanout(options, selected[0], where, ConfigError)
 
 
-def _short(epochs: list[int]) -> str:
-    return str(epochs) if len(epochs) <= 12 else f"[{epochs[0]}, {epochs[1]}, ..., {epochs[-1]}]"
+def _check_layers(kind, options, selected, where, ConfigError) -> None:
+    if kind not in ("weights", "hidden_code", "ulp_fanout"):
+        return
+    n_layers = min(len(v.model.sizes) for v in selected) - 1
+    layers = options.get("layers") or [options.get("layer", 0)]
+    limit = n_layers - 1 if kind == "hidden_code" else n_layers
+    key = "layers" if options.get("layers") else "layer"
+    if bad := [layer for layer in layers if layer >= limit]:
+        what = "hidden layers" if kind == "hidden_code" else "weight layers"
+        raise ConfigError(
+            f"{where}.{key}: layer(s) {bad} out of range: the network drawn has {limit} "
+            f"{what} (0 to {limit - 1})"
+        )
+
+
+def _check_epochs(exp, kind, options, selected, where, ConfigError) -> None:
+    """Epochs a figure names against the recording schedule, in O(1) per epoch (a run of
+    10**12 epochs is never listed)."""
+    if kind in ("network_diagram", "decision_boundary", "boundary_epochs"):
+        key = "epochs" if kind == "boundary_epochs" else "epoch"
+        chosen = options.get(key) if kind == "boundary_epochs" else [options.get(key)]
+        for variant in selected:
+            schedule = exp.trace.schedule(variant.train.epochs)
+            bad = [
+                e
+                for e in (chosen or [])
+                if e is not None and not {"W", "b"} <= set(schedule.tensors_at(e))
+            ]
+            if bad:
+                raise ConfigError(
+                    f"{where}.{key}: epoch(s) {bad} are not recorded for variant "
+                    f"{variant.name!r}: its parameters (W and b) are recorded at "
+                    f"{_recorded_params(schedule)}"
+                )
+    if kind == "gradient_flow" and options.get("epoch") is not None:
+        variant = selected[0]
+        schedule = exp.trace.schedule(variant.train.epochs)
+        if options["epoch"] not in schedule.norms:
+            raise ConfigError(
+                f"{where}.epoch: no norms are recorded at epoch {options['epoch']} for "
+                f"variant {variant.name!r}: they are recorded at "
+                f"{_describe(schedule.norms, variant.train.epochs)} (trace.norms_every)"
+            )
+    if kind == "learning_curves" and options.get("max_epoch") is not None:
+        longest = max(v.train.epochs for v in selected)
+        if options["max_epoch"] > longest:
+            raise ConfigError(
+                f"{where}.max_epoch: {options['max_epoch']} is past the end of every run "
+                f"drawn (the longest trains {longest} epochs): use null to show all"
+            )
+
+
+def _recorded_params(schedule) -> str:
+    if {"W", "b"} <= set(schedule.trace.state):
+        where = "trace.state_every, trace.state_epochs"
+        return f"{_describe(schedule.state, schedule.epochs)} ({where})"
+    return f"0 and the last, {schedule.epochs}, only (trace.state lacks W or b)"
+
+
+def _check_ulp_fanout(options, variant, where, ConfigError) -> None:
+    ulps = options["ulps"]
+    if ulps == 0 or abs(ulps) > MAX_ULPS:
+        raise ConfigError(
+            f"{where}.ulps: {ulps}; a nudge is 1 to {MAX_ULPS} units in the last place, "
+            f"signed (0 changes nothing)"
+        )
+    sizes = variant.model.sizes
+    layer = options["layer"]
+    weights = sizes[layer] * sizes[layer + 1]
+    if options["nudges"] > weights:
+        raise ConfigError(
+            f"{where}.nudges: {options['nudges']} nudges, one weight each, but layer "
+            f"{layer} of variant {variant.name!r} has {weights} weights "
+            f"({sizes[layer]} x {sizes[layer + 1]})"
+        )
+    epochs = variant.train.epochs
+    if bad := [m for m in options["marks"] if m > epochs]:
+        raise ConfigError(
+            f"{where}.marks: epoch(s) {bad} are past the {epochs} epochs of variant "
+            f"{variant.name!r} (the default marks, [99, 150, 199, 999], are seed 001's)"
+        )
+
+
+def _check_drawing(exp, kind, options, where, info, dataset) -> None:
+    """What a figure would draw misleadingly or not at all: a sweep that compares
+    different losses on one scale, a boundary_epochs spacing with nothing to choose from
+    in the recording schedule, a composite figure's panels."""
+    from ..config import ConfigError
+
+    selected = _selected(exp, options)
+    if kind in ("lr_sensitivity", "sweep_heatmap"):
+        losses = sorted({v.model.loss for v in selected})
+        metric = sweep_metric(options["metric"], losses)
+        if metric in ("loss", "test_loss") and len(losses) > 1:
+            scale = "axis" if kind == "lr_sensitivity" else "colour scale"
+            raise ConfigError(
+                f"{where}.metric: {metric} would put different losses ({', '.join(losses)}) "
+                f"on one {scale}, but their values measure different things: use accuracy "
+                f"(or null, which chooses it), a metric every variant records, or select "
+                f"variants of one loss"
+            )
+    if kind == "boundary_epochs" and options.get("epochs") is None:
+        for variant in selected:
+            schedule = exp.trace.schedule(variant.train.epochs)
+            recorded = len(schedule.state) if {"W", "b"} <= set(exp.trace.state) else 2
+            if recorded == 2 and options["max_panels"] > 2:
+                raise ConfigError(
+                    f"{where}.spacing: {options['spacing']} spacing chooses "
+                    f"{options['max_panels']} columns among the recorded epochs, but variant "
+                    f"{variant.name!r} records its parameters at epochs 0 and "
+                    f"{variant.train.epochs} only ({_recorded_params(schedule)}): record "
+                    f"more, or set max_panels: 2"
+                )
+    if kind == "composite":
+        _check_composite(exp, options, where, info, dataset, ConfigError)
+
+
+def _check_composite(exp, options, where, info, dataset, ConfigError) -> None:
+    panels = options["panels"]
+    if len({len(row) for row in panels}) != 1:
+        raise ConfigError(f"{where}.panels: every row needs as many columns ({panels})")
+    names = [name for row in panels for name in row]
+    metrics = recorded_metrics(exp, dataset)
+    if bad := [n for n in dict.fromkeys(names) if n not in PLANE_PANELS and n not in metrics]:
+        raise ConfigError(
+            f"{where}.panels: {bad} are neither panels ({', '.join(PLANE_PANELS)}) nor "
+            f"recorded metrics ({', '.join(metrics)})"
+        )
+    if (plane := [n for n in names if n in PLANE_PANELS]) and info.n_features != 2:
+        raise ConfigError(
+            f"{where}.panels: {plane} draw the input plane, but data set {exp.dataset!r} "
+            f"has {info.n_features} features (two needed)"
+        )
+    for name in dict.fromkeys(names):  # a panel spanning cells must fill a rectangle
+        cells = [(r, c) for r, row in enumerate(panels) for c, n in enumerate(row) if n == name]
+        rows, cols = {r for r, _ in cells}, {c for _, c in cells}
+        if len(cells) != len(rows) * len(cols) or (
+            max(rows) - min(rows) + 1,
+            max(cols) - min(cols) + 1,
+        ) != (len(rows), len(cols)):
+            raise ConfigError(
+                f"{where}.panels: {name!r} spans cells {cells}, which are not one rectangle"
+            )

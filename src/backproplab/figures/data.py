@@ -8,6 +8,7 @@ blocks of an older config), and run ids come back as plain strings.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,11 +21,23 @@ from .. import datasets, traces
 from ..engine import MLP
 from ..settings import Model, Train
 
-__all__ = ["Context", "Data", "FigureError", "spread"]
+__all__ = ["Context", "Data", "FigureError", "Unrecorded", "spread"]
 
 
 class FigureError(ValueError):
     """A figure that cannot be drawn from these traces, with the option at fault."""
+
+
+class Unrecorded(FigureError):
+    """What a figure draws was never recorded for a run because the run diverged first
+    (a run frozen at epoch 0 has no state at all). :func:`backproplab.figures.render`
+    draws a notice saying so instead: a diverged run never fails a figure job."""
+
+    def __init__(self, run_id: str, diverged_epoch, what: str):
+        self.run_id, self.diverged_epoch, self.what = run_id, diverged_epoch, what
+        super().__init__(
+            f"run {run_id} diverged at epoch {diverged_epoch} before its {what} were recorded"
+        )
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,12 @@ class Context:
     labels : dict
         Variant name -> legend label (``Experiment.legend``); the name if absent.
     legend_title : str
-        What the labels name (``activations, loss``); empty for a single base variant.
+        What the labels name (``activations, loss``).
+    experiment_label : str
+        The experiment in titles (``Experiment.label``).
+    printed : dict, optional
+        A seed's printed numbers to draw beside the figure's own (gradient_flow of an
+        experiment that reproduces seed 001: ``validation.references.seed001``).
     """
 
     experiment: str
@@ -52,6 +70,8 @@ class Context:
     variants: list[str]
     labels: dict[str, str] = field(default_factory=dict)
     legend_title: str = ""
+    experiment_label: str = ""
+    printed: dict | None = None
 
     @property
     def where(self) -> str:
@@ -87,7 +107,7 @@ class Data:
     def _read(self, table: str) -> pd.DataFrame:
         if table not in self.files:
             raise FigureError(f"{self.ctx.where}: the rule gave no {table} trace files")
-        frames = [traces.read_table(p).to_pandas() for p in self.files[table]]
+        frames = [traces.read_frame(p) for p in self.files[table]]
         return _strings(pd.concat(frames, ignore_index=True))
 
     @cached_property
@@ -103,6 +123,11 @@ class Data:
     def labels(self) -> dict[str, str]:
         """Variant name -> legend label, for every variant in the run table."""
         return {v: self.ctx.labels.get(v, v) for v in self.runs["variant"].unique()}
+
+    def label(self, variant: str, width: int = 40) -> str:
+        """A variant's label for a legend, a title or a tick, wrapped at ``width``
+        characters (a config label may run to 120); captions take :attr:`labels`."""
+        return textwrap.fill(self.labels[variant], width, break_long_words=False)
 
     @property
     def legend_title(self) -> str:
@@ -181,6 +206,21 @@ class Data:
     def mlp(run: pd.Series) -> MLP:
         return Model.from_row(run).mlp()
 
+    def diverged(self, run_id: str):
+        """The epoch at which ``run_id`` diverged, or None if it did not."""
+        row = self.runs[self.runs["run_id"] == run_id]
+        if row.empty or row["status"].iloc[0] == "ok":
+            return None
+        epoch = row["diverged_epoch"].iloc[0]
+        return int(epoch) if epoch == epoch else None  # NaN: not recorded
+
+    def unrecorded(self, run_id: str, what: str) -> None:
+        """Raise :class:`Unrecorded` if ``run_id`` diverged (so that ``what`` is missing
+        because of it); return otherwise, for the caller's own error."""
+        epoch = self.diverged(run_id)
+        if epoch is not None:
+            raise Unrecorded(run_id, epoch, what)
+
     def state_epochs(self, run_id: str, tensor: str = "W") -> list[int]:
         """The epochs at which ``tensor`` of a run was recorded."""
         s = self.state
@@ -194,6 +234,7 @@ class Data:
         if epochs is not None:
             rows = rows[rows["epoch"].isin(list(epochs))]
         if rows.empty:
+            self.unrecorded(run_id, f"{tensor!r} values")
             raise FigureError(
                 f"{self.ctx.where}: run {run_id} has no {tensor!r} of layer {layer} recorded"
                 f" at the chosen epochs; record it with trace.state and trace.state_every"
@@ -221,6 +262,7 @@ class Data:
             )
         except traces.MissingParamsError as exc:
             _, epoch, _ = exc.missing[0]
+            self.unrecorded(str(run["run_id"]), f"parameters at epoch {epoch}")
             raise FigureError(
                 f"{self.ctx.where}: run {run['run_id']} has no parameters recorded "
                 f"at epoch {epoch} (recorded: {self.state_epochs(run['run_id'])})"

@@ -42,7 +42,10 @@ def _draw(ax, sizes, params, *, before=None, values=None, title=""):
     """One panel: units, edges labelled ``wK = value`` (and the change from ``before``)."""
     pos = _positions(sizes)
     names = _unit_names(sizes)
-    largest = max(float(np.abs(W).max()) for W, _ in params) or 1.0
+    # Line widths scale with |w| among the drawable weights (a diverged run's may be
+    # inf or NaN: drawn at the widest, dotted).
+    largest = max(float(np.nanmax(np.abs(style.drawable(W)), initial=0.0)) for W, _ in params)
+    largest = largest or 1.0
     number = 1
     for layer, (W, b) in enumerate(params):
         n_in, n_out = W.shape
@@ -50,11 +53,13 @@ def _draw(ax, sizes, params, *, before=None, values=None, title=""):
             for i in range(n_in):
                 w = W[i, j]
                 (x0, y0), (x1, y1) = pos[layer][i], pos[layer + 1][j]
+                shown = style.is_drawable(w)
                 ax.plot(
                     [x0, x1],
                     [y0, y1],
                     color=_POSITIVE if w >= 0 else _NEGATIVE,
-                    lw=0.6 + 2.6 * abs(w) / largest,
+                    lw=0.6 + 2.6 * (abs(w) / largest if shown else 1.0),
+                    ls="-" if shown else ":",
                     alpha=0.75,
                     zorder=1,
                 )
@@ -112,7 +117,8 @@ def network_diagram(data: Data, ctx: Context):
         )
     epoch = opt["epoch"]
     recorded = data.state_epochs(run["run_id"])
-    if epoch not in recorded:
+    if epoch not in recorded or 0 not in recorded:
+        data.unrecorded(run["run_id"], f"parameters at epochs 0 and {epoch}")
         raise FigureError(f"{ctx.where}.epoch: {epoch} not recorded (recorded: {recorded})")
     stacked = data.params(run, [0, epoch])
     before = [(W[0], b[0]) for W, b in stacked]
@@ -121,7 +127,8 @@ def network_diagram(data: Data, ctx: Context):
     losses = data.metrics[data.metrics["run_id"] == run["run_id"]].set_index("epoch")["loss"]
     values = None
     panels = []
-    outputs = mlp.forward(stacked, X)
+    with np.errstate(all="ignore"):  # a diverged run's outputs may overflow
+        outputs = mlp.forward(stacked, X)
     for k, (label, e) in enumerate(
         (("before training", 0), (f"after {epoch} update{'s' if epoch != 1 else ''}", epoch))
     ):

@@ -46,6 +46,20 @@ def _layer_name(layer: int, n_layers: int) -> str:
     return f"{src} \u2192 {_units(layer, n_layers)}"
 
 
+def _divergence_note(data: Data, run: pd.Series, what: str, values) -> str:
+    """A caption's note on a diverged run (its lines end at its last record) and on
+    recorded ``values`` no axis can hold (left out, :func:`style.drawable`); empty for
+    neither."""
+    note = ""
+    epoch = data.diverged(run["run_id"])
+    if epoch is not None:
+        note += f" The run diverged at epoch {epoch}: what is drawn ends at its last record."
+    values = np.asarray(values, dtype=float)
+    if style.first_off_scale(np.arange(len(values)), values) is not None:
+        note += f" Recorded {what} {style.OFF_SCALE} are not drawn (gaps or blank cells)."
+    return note
+
+
 def weights(data: Data, ctx: Context):
     """Per layer, one panel per receiving unit j with one line per sending unit i."""
     opt = ctx.options
@@ -65,10 +79,11 @@ def weights(data: Data, ctx: Context):
         epochs = np.sort(W["epoch"].unique())
         facts["epochs"] = [int(epochs[0]), int(epochs[-1]), len(epochs)]
         n_in, n_out = sizes[layer], sizes[layer + 1]
-        table = W.pivot_table(index="epoch", columns=["j", "i"], values="value")
+        # dropna=False: an entry recorded as NaN only (a diverged run's) keeps its line.
+        table = W.pivot_table(index="epoch", columns=["j", "i"], values="value", dropna=False)
         axes = sub.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
         colors = _unit_colors(n_in)
-        src = "input" if layer == 0 else f"hidden-{layer}"
+        src = "input" if layer == 0 else f"hidden {layer},"
         for j in range(nrows * ncols):
             ax = axes.flat[j]
             if j >= n_out:
@@ -77,12 +92,12 @@ def weights(data: Data, ctx: Context):
             for i in range(n_in):
                 ax.plot(
                     table.index,
-                    table[(j, i)],
+                    style.drawable(table[(j, i)]),
                     color=colors[i],
                     lw=1.1,
                     marker=_marker(table),
                     ms=3,
-                    label=f"{src} {i}",
+                    label=f"{src} unit {i}" if layer else f"input {i}",
                 )
             ax.set_title(f"into unit j = {j}", fontsize=9)
             if j % ncols == 0:
@@ -112,6 +127,8 @@ def weights(data: Data, ctx: Context):
         f"receiving unit j, one line per sending unit i (the value of $w_{{ij}}$), "
         f"from the state recorded at {facts['epochs'][2]} epochs."
     ).replace("$w_{ij}$", "w_ij")
+    drawn = data.state[(data.state["run_id"] == run["run_id"]) & (data.state["tensor"] == "W")]
+    caption += _divergence_note(data, run, "weights", drawn["value"])
     return fig, caption, facts
 
 
@@ -125,24 +142,31 @@ def biases(data: Data, ctx: Context):
     facts = {"run_id": run["run_id"], "layers": {}}
     for layer, ax in enumerate(axes[0]):
         b = data.tensor(run["run_id"], "b", layer)
-        table = b.pivot_table(index="epoch", columns="j", values="value")
+        table = b.pivot_table(index="epoch", columns="j", values="value", dropna=False)
         colors = _unit_colors(sizes[layer + 1])
         for j in table.columns:
             ax.plot(
                 table.index,
-                table[j],
+                style.drawable(table[j]),
                 color=colors[j],
                 lw=1.1,
                 marker=_marker(table),
                 ms=3,
                 label=f"unit {j}",
             )
-        ax.set_title(f"layer {layer}: biases of the {_units(layer, n_layers)} units")
+        units = "the output layer" if layer == n_layers - 1 else f"hidden layer {layer + 1}"
+        ax.set_title(f"layer {layer}: biases of {units}")
         ax.set_xlabel(epoch_label(data.runs))
         ax.set_ylabel("bias $b_j$")
         if sizes[layer + 1] <= 16:
+            # Beside the panel, never over its curves.
             ax.legend(
-                title="unit j", frameon=False, fontsize=7, ncols=2 if len(table.columns) > 4 else 1
+                title="unit j",
+                frameon=False,
+                fontsize=7,
+                ncols=2 if len(table.columns) > 8 else 1,
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
             )
         facts["layers"][str(layer)] = {
             "final": [float(v) for v in table.iloc[-1]],
@@ -154,6 +178,8 @@ def biases(data: Data, ctx: Context):
         f"Biases of run {run['run_id']} against epoch, one panel per layer, one line per unit"
         + (" (this run keeps its biases fixed, as the worked example does)." if frozen else ".")
     )
+    drawn = data.state[(data.state["run_id"] == run["run_id"]) & (data.state["tensor"] == "b")]
+    caption += _divergence_note(data, run, "biases", drawn["value"])
     return fig, caption, facts
 
 
@@ -172,9 +198,13 @@ def hidden_code(data: Data, ctx: Context):
     col = np.searchsorted(epochs, a["epoch"].to_numpy())
     cube[a["j"].to_numpy(), a["i"].to_numpy(), col] = a["value"].to_numpy()
     activation = data.mlp(run).activations[layer].name
+    unbounded = style.drawable(cube)  # a diverging relu's activations: gaps, not a crash
+    seen = unbounded[np.isfinite(unbounded)]
     lo, hi = {"sigmoid": (0, 1), "tanh": (-1, 1)}.get(
-        activation, (float(np.nanmin(cube)), float(np.nanmax(cube)))
+        activation,
+        (float(seen.min()), float(seen.max())) if len(seen) else (0.0, 1.0),
     )
+    cube = unbounded
     ncols = min(n_units, 4)
     nrows = math.ceil(n_units / ncols)
     fig, axes = style.subplots(nrows, ncols, 3.2 * ncols + 1.2, 2.4 * nrows + 0.6, sharey=True)
@@ -220,4 +250,5 @@ def hidden_code(data: Data, ctx: Context):
         f"against epoch (run {run['run_id']}). At the last epoch, thresholding at "
         f"{(lo + hi) / 2:g} gives {len(set(codes))} distinct codes for {n_patterns} patterns."
     )
+    caption += _divergence_note(data, run, "activations", a["value"])
     return fig, caption, facts

@@ -72,10 +72,13 @@ def ulp_fanout(data: Data, ctx: Context):
     mine = loss[0][np.isin(epoch, common)]
     theirs = recorded.loc[common].to_numpy()
     reproduced = bool(np.array_equal(mine, theirs))
-    rel = np.abs(loss[1:] - loss[0]) / np.abs(loss[0])
+    with np.errstate(all="ignore"):  # a diverging run's losses: inf, NaN, or 0 / 0
+        rel = np.abs(loss[1:] - loss[0]) / np.abs(loss[0])
     fig, axes = style.subplots(1, 1, 8.0, 4.2)
     ax = axes[0, 0]
-    shown = np.where(rel > 0, rel, np.nan)  # identical losses have no place on a log axis
+    # Identical losses have no place on a log axis, nor do differences beyond 1e100 or
+    # not finite (a diverging copy's; the caption says so).
+    shown = style.drawable(np.where(rel > 0, rel, np.nan))
     for r, (i, j) in enumerate(entries):
         ax.plot(
             epoch,
@@ -88,7 +91,7 @@ def ulp_fanout(data: Data, ctx: Context):
     worst = rel.max(axis=0)
     ax.plot(
         epoch,
-        np.where(worst > 0, worst, np.nan),
+        style.drawable(np.where(worst > 0, worst, np.nan)),
         color="black",
         lw=1.6,
         label="largest of the nudges",
@@ -101,16 +104,31 @@ def ulp_fanout(data: Data, ctx: Context):
             value = float(worst[k])
             marks[str(mark)] = value
             ax.axvline(mark, color="0.6", lw=0.8, ls=":")
-            if value > 0:
+            # The mark's own epoch along its line, at the bottom (99 is not 100 on a
+            # 1000-epoch axis).
+            ax.annotate(
+                f"epoch {mark}",
+                (mark, 0.0),
+                xycoords=ax.get_xaxis_transform(),
+                textcoords="offset points",
+                xytext=(2, 3),
+                ha="left",
+                va="bottom",
+                rotation=90,
+                fontsize=7,
+                color="0.35",
+            )
+            if value > 0 and style.is_drawable(value):
                 ax.annotate(
-                    f"{value:.2g}",
+                    style.relative_text(value),
                     (mark, value),
                     textcoords="offset points",
                     xytext=(4, 6),
                     fontsize=7,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
                 )
     ax.set_xlabel(epoch_label(data.runs))
-    ax.set_ylabel("relative loss difference |L' \u2212 L| / L")
+    ax.set_ylabel("relative loss difference |L' \u2212 L| / L  (1 = 100%)")
     sign = "+" if ulps > 0 else "\u2212"
     ax.set_title(
         f"{sign}{abs(ulps)} ulp on one layer-{layer} weight, lr {run['lr']:g} ({run['run_id']})",
@@ -118,7 +136,7 @@ def ulp_fanout(data: Data, ctx: Context):
     )
     handles, labels = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], color="0.6", lw=0.8, ls=":"))
-    labels.append("reported epochs")
+    labels.append("reported epochs (numbered along the line)")
     fig.legend(handles, labels, title="nudged weight", loc="outside right upper", frameon=False)
     facts = {
         "run_id": run["run_id"],
@@ -129,13 +147,24 @@ def ulp_fanout(data: Data, ctx: Context):
         "unperturbed_copy_reproduces_trace": reproduced,
         "final_loss": float(loss[0][-1]),
     }
-    detail = ", ".join(f"{v:.2g} at epoch {e}" for e, v in marks.items())
+    detail = ", ".join(f"{style.relative_text(v)} at epoch {e}" for e, v in marks.items())
     caption = (
         f"Each line retrains run {run['run_id']} from its recorded initial weights with one "
-        f"layer-{layer} weight moved by {ulps:+d} ulp (the engine, the run's own settings) "
+        f"layer-{layer} weight (layers counted from 0 at the input, as the figure's layer "
+        f"option counts them) moved by {ulps:+d} ulp (the engine, the run's own settings) "
         f"and shows the relative difference of its loss from the unperturbed run. Largest "
-        f"relative difference over the {len(entries)} nudges: {detail}. The unperturbed "
+        f"relative difference over the {len(entries)} nudges (a percentage of the loss "
+        f"from 0.1% up, 910% being 9.1 times the loss; below, the fraction itself): "
+        f"{detail}. Epoch e is the state after e updates (the dotted lines, their epochs "
+        f"written along them); a notebook that prints the loss before its k-th update, as "
+        f"seed 001 does, "
+        f"calls epoch k \u2212 1 'Epoch k' (99 is its 'Epoch 100'). The unperturbed "
         f"copy {'reproduces' if reproduced else 'does NOT reproduce'} the recorded loss "
         f"curve bit for bit. Epochs where a nudge leaves the loss unchanged are gaps."
     )
+    gone = data.diverged(run["run_id"])
+    if gone is not None or not np.isfinite(loss).all():
+        caption += (
+            f" The run diverged at epoch {gone}" if gone is not None else " A copy diverged"
+        ) + f"; where a copy diverged, or a difference is {style.OFF_SCALE}, its line stops."
     return fig, caption, facts

@@ -27,12 +27,20 @@ __all__ = [
     "BAND_LABELS",
     "CLASS_COLORS",
     "DPI",
+    "DRAWN_LIMIT",
+    "OFF_SCALE",
     "class_cmap",
+    "drawable",
+    "first_off_scale",
+    "is_drawable",
     "layer_color",
     "log_axis",
     "lr_colors",
+    "mark_top",
     "new_figure",
+    "notice_figure",
     "probability_cmap",
+    "relative_text",
     "save",
     "seed_color",
     "style",
@@ -94,6 +102,81 @@ _RC = {
     "pdf.fonttype": 3,
     "svg.hashsalt": "backproplab",
 }
+
+
+# The largest magnitude a figure draws as itself. A diverged run records losses and
+# weights up to 1e308 before it is frozen (2.3e277 is no rarity), and matplotlib cannot
+# place those: its autoscaling margins and log-axis ticks overflow float64 near 1e308.
+# Values beyond this, and infinities and NaN, are left out of lines, bars and colour
+# scales, and where they were is marked (:func:`mark_top`), never silently dropped.
+DRAWN_LIMIT = 1e100
+OFF_SCALE = "beyond \u00b11e100 or not finite"
+
+
+def drawable(values):
+    """``values`` as floats with every value a figure cannot draw (not finite, or beyond
+    :data:`DRAWN_LIMIT` in magnitude) replaced by NaN, which matplotlib leaves out; the
+    input unchanged if every value is drawable (or it holds no numbers)."""
+    v = np.asarray(values, dtype=float)
+    ok = np.abs(v) <= DRAWN_LIMIT  # False for NaN and infinities too
+    if ok.all():
+        return values
+    out = np.where(ok, v, np.nan)
+    if hasattr(values, "index") and hasattr(values, "to_numpy"):  # keep a Series a Series
+        return type(values)(out, index=values.index, name=getattr(values, "name", None))
+    return out
+
+
+def is_drawable(value) -> bool:
+    """Whether one number is finite and within :data:`DRAWN_LIMIT`."""
+    try:
+        return bool(abs(float(value)) <= DRAWN_LIMIT)
+    except (TypeError, ValueError):
+        return False
+
+
+def first_off_scale(x, y):
+    """The first ``x`` at which ``y`` is not drawable (None if every value is)."""
+    bad = ~(np.abs(np.asarray(y, dtype=float)) <= DRAWN_LIMIT)
+    return None if not bad.any() else np.asarray(x)[np.flatnonzero(bad)[0]]
+
+
+def mark_top(ax, x, marker, color, **kwargs):
+    """A marker on the top edge of ``ax`` at data position ``x`` (axes coordinates in y,
+    so that it never moves the limits): where a value left the scale or a run diverged
+    with nothing left to draw."""
+    ax.plot(
+        [x],
+        [1.0],
+        marker,
+        color=color,
+        ms=kwargs.pop("ms", 7),
+        mew=kwargs.pop("mew", 1.8),
+        clip_on=False,
+        transform=ax.get_xaxis_transform(),
+        **kwargs,
+    )
+
+
+def relative_text(x: float) -> str:
+    """A relative difference as a reader takes it: a percentage from 0.1% up (``910%``
+    for 9.1, ``2.4%``), below that the fraction itself (``1.2e-10``), as the report
+    writes it."""
+    if not is_drawable(x):
+        return "n/a"
+    # Two significant digits, never in exponent form: 910%, not 9.1e+02%.
+    return f"{float(f'{100 * x:.2g}'):g}%" if abs(x) >= 1e-3 else f"{x:.1e}"
+
+
+def notice_figure(title: str, text: str):
+    """A figure that says why there is nothing to draw (a run that diverged before what
+    the figure shows was recorded), in place of a crash."""
+    fig = new_figure(6.4, 2.4)
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.set_title(title)
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
+    return fig
 
 
 def variant_color(index: int) -> str:
@@ -180,7 +263,9 @@ def log_axis(ax, which: str = "y") -> None:
     axis = ax.yaxis if which == "y" else ax.xaxis
     (ax.set_yscale if which == "y" else ax.set_xscale)("log")
     axis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
-    axis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5)))
+    # Minor ticks labelled where the axis spans too few decades for the major ones to
+    # read it by: every one within 1.2 decades (1, 2, 5, 10), a subset within 2.
+    axis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 1.2)))
     # Minor ticks at 2 and 5 of each decade: enough to read values by, and every tick
     # costs layout time (the default 2..9 makes most of a figure's drawing time).
     axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))

@@ -21,6 +21,8 @@ the experiment, variant, seed, checkpoint, layer and tensor.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -37,6 +39,7 @@ __all__ = [
     "choose_runs",
     "describe_failure",
     "gate",
+    "initial_parameters",
     "read_parameters",
     "subsample",
 ]
@@ -119,6 +122,51 @@ def read_parameters(state_paths, run_ids: list[str], epoch: int, sizes) -> Param
         ) from None
 
 
+def initial_parameters(state_paths, runs, run_ids: list[str], sizes) -> Params:
+    """The initial parameters of ``run_ids``: from the state tables (as
+    :func:`read_parameters`), or, if a run froze at epoch 0 (its initial parameters broke
+    the divergence bound before the first record, so its trace holds no state), drawn
+    again from the blocks' specs (the traces' ``block`` metadata) as the training jobs
+    drew them.
+
+    Raises
+    ------
+    GradcheckError
+        Naming each run and layer the state tables lack, if a run that lacks them did
+        not freeze at epoch 0.
+    """
+    try:
+        return traces.read_params(state_paths, run_ids, sizes, 0)
+    except traces.MissingParamsError as exc:
+        lacking = {run for run, _, _ in exc.missing}
+        frozen = runs[(runs.status != "ok") & (runs.diverged_epoch == 0)]
+        if not lacking <= set(frozen.run_id.astype(str)):
+            return read_parameters(state_paths, run_ids, 0, sizes)  # raises, naming them
+    from ..training.job import initial_params
+
+    drawn = {}
+    for path in [state_paths] if isinstance(state_paths, str | Path) else state_paths:
+        spec = traces.read_metadata(path)["block"]
+        ids = [r["run_id"] for r in spec["runs"]]
+        if any(run in lacking or run in run_ids for run in ids):
+            params = initial_params(spec)
+            for k, run in enumerate(ids):
+                drawn[run] = [(np.asarray(W[k], float), np.asarray(b[k], float)) for W, b in params]
+    missing = [run for run in run_ids if run not in drawn]
+    if missing:
+        raise GradcheckError(
+            f"no block spec in the state tables' metadata holds {', '.join(missing)}; "
+            f"rerun the training jobs (snakemake --forcerun train)"
+        )
+    return [
+        (
+            np.stack([drawn[r][layer][0] for r in run_ids]),
+            np.stack([drawn[r][layer][1] for r in run_ids]),
+        )
+        for layer in range(len(sizes) - 1)
+    ]
+
+
 def check_rows(
     model: MLP, params: Params, X: np.ndarray, Y: np.ndarray, grads: Params, settings: dict
 ) -> list[list[dict]]:
@@ -165,7 +213,7 @@ def check_experiment(spec: dict, dataset_path, runs_paths, state_paths):
     settings = spec["validation"]
     X, Y = datasets.read_parquet(dataset_path).part("train")
     X, Y = subsample(X, Y, settings["max_samples"], settings["random_seed"])
-    runs = pd.concat([pd.read_parquet(p) for p in runs_paths], ignore_index=True)
+    runs = pd.concat([traces.read_frame(p) for p in runs_paths], ignore_index=True)
     frames = []
     for variant in spec["variants"]:
         model = Model.from_mapping(variant["model"]).mlp()
@@ -181,7 +229,10 @@ def check_experiment(spec: dict, dataset_path, runs_paths, state_paths):
             if not picked:
                 continue
             ids = [c["run_id"] for c in picked]
-            params = read_parameters(state_paths, ids, epoch, model.sizes)
+            if checkpoint == "initial":
+                params = initial_parameters(state_paths, mine, ids, model.sizes)
+            else:
+                params = read_parameters(state_paths, ids, epoch, model.sizes)
             _, grads = model.loss_and_grads(params, X, Y)
             for run, rows in zip(
                 picked, check_rows(model, params, X, Y, grads, settings), strict=True

@@ -2,6 +2,11 @@
 HTML file (images embedded, no script, no network) and a Markdown twin with the same
 text and tables.
 
+The HTML page has a contents side bar that reaches every section, sub-section and
+figure and stays in view while the page scrolls (CSS ``position: sticky``); on a narrow
+screen it becomes a block above the text, with a fixed link back to it. Long tables and
+code scroll inside their own box, so that the page itself never scrolls sideways.
+
 Every string in the model is plain text; the HTML renderer escapes all of it, so a
 config value can never become markup. Images are read at render time and embedded as
 base64; the Markdown links them by relative path instead.
@@ -18,6 +23,7 @@ from .tables import Table
 
 __all__ = [
     "Code",
+    "Details",
     "Document",
     "Figure",
     "Link",
@@ -32,7 +38,7 @@ __all__ = [
 @dataclass
 class Paragraph:
     text: str
-    kind: str = ""  # "", "note" (shaded) or "warning"
+    kind: str = ""  # "", "note" (shaded), "warning", "pass" or "fail"
 
 
 @dataclass
@@ -41,6 +47,15 @@ class Code:
 
     text: str
     caption: str = ""
+
+
+@dataclass
+class Details:
+    """Preformatted text collapsed under a one-line summary (an experiment's config);
+    the Markdown twin shows it as a code block under the summary."""
+
+    summary: str
+    text: str
 
 
 @dataclass
@@ -69,9 +84,12 @@ class Figure:
 
 @dataclass
 class Section:
+    """A titled section; ``contents`` is its (shorter) entry in the contents, if set."""
+
     title: str
     anchor: str
     blocks: list = field(default_factory=list)
+    contents: str = ""
 
     def add(self, *blocks) -> Section:
         self.blocks.extend(blocks)
@@ -88,13 +106,30 @@ class Document:
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0;
        color: #1b1b1b; line-height: 1.45; }
-main { max-width: 1180px; margin: 0 auto; padding: 1.2em 2em 4em; }
-nav { background: #f4f5f7; border-bottom: 1px solid #d8dbe0; padding: 0.6em 2em; }
-nav ol { margin: 0.3em 0; padding-left: 1.4em; columns: 3; font-size: 0.9em; }
+.page { display: grid; grid-template-columns: 17rem minmax(0, 1fr); }
+#contents { position: sticky; top: 0; align-self: start; box-sizing: border-box;
+            height: 100vh; overflow-y: auto; background: #f4f5f7;
+            border-right: 1px solid #d8dbe0; padding: 0.9em 0.9em 2em; font-size: 0.84em;
+            line-height: 1.3; overflow-wrap: anywhere; }
+#contents .title { font-weight: 600; margin: 0 0 0.6em; }
+#contents ol { list-style: none; margin: 0; padding: 0; }
+#contents ol ol { padding-left: 0.85em; margin: 0.15em 0 0.35em; }
+#contents li { margin: 0.22em 0; }
+#contents ul { list-style: none; margin: 0.1em 0 0.3em 0.85em; padding: 0; font-size: 0.93em;
+               color: #666; }
+#contents ul li { display: inline; margin: 0; }
+#contents ul li + li::before { content: "\\00b7"; margin: 0 0.35em; }
+#contents a { color: #0b4f8a; text-decoration: none; }
+#contents a:hover { text-decoration: underline; }
+main { max-width: 1180px; min-width: 0; padding: 1.2em 2em 4em; }
+main p, main li, figcaption, h1, h2, h3 { overflow-wrap: anywhere; }
+.to-contents { display: none; }
 h1 { font-size: 1.7em; margin-bottom: 0.2em; }
 h2 { border-bottom: 2px solid #d8dbe0; padding-bottom: 0.2em; margin-top: 2.2em; }
 h3 { margin-top: 1.6em; }
-table { border-collapse: collapse; margin: 0.6em 0 1.2em; font-size: 0.86em; }
+:target { scroll-margin-top: 0.6em; }
+.scroll { overflow-x: auto; max-width: 100%; margin: 0.6em 0 1.2em; }
+table { border-collapse: collapse; font-size: 0.86em; }
 th, td { border: 1px solid #d0d4da; padding: 0.25em 0.55em; vertical-align: top; }
 th { background: #eef0f3; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -105,9 +140,21 @@ figure img { max-width: 100%; height: auto; border: 1px solid #e3e5e8; }
 figcaption { color: #333; font-size: 0.92em; max-width: 980px; }
 pre { background: #f6f8fa; border: 1px solid #e1e4e8; padding: 0.7em 1em; overflow-x: auto;
       font-size: 0.82em; line-height: 1.35; }
+details { margin: 1em 0 1.6em; }
+summary { cursor: pointer; color: #0b4f8a; }
 p.note { background: #f1f6fc; border-left: 4px solid #0072B2; padding: 0.5em 0.8em; }
-p.warning { background: #fdf3ec; border-left: 4px solid #D55E00; padding: 0.5em 0.8em; }
+p.warning, p.fail { background: #fdf3ec; border-left: 4px solid #D55E00; padding: 0.5em 0.8em; }
+p.pass { background: #eef7f1; border-left: 4px solid #009E73; padding: 0.5em 0.8em; }
 .small { color: #555; font-size: 0.9em; }
+@media (max-width: 860px) {
+  .page { display: block; }
+  #contents { position: static; height: auto; border-right: 0;
+              border-bottom: 1px solid #d8dbe0; padding: 0.8em 1em; }
+  main { padding: 0.8em 1em 4em; }
+  .to-contents { display: block; position: fixed; right: 0.7em; bottom: 0.7em; margin: 0; }
+  .to-contents a { background: #0b4f8a; color: #fff; padding: 0.45em 0.8em;
+                   border-radius: 4px; text-decoration: none; font-size: 0.9em; }
+}
 """
 
 
@@ -116,7 +163,7 @@ def _e(text) -> str:
 
 
 def _table_html(t: Table) -> str:
-    out = ["<table>"]
+    out = ['<div class="scroll"><table>']
     if t.caption:
         out.append(f"<caption>{_e(t.caption)}</caption>")
     out.append("<thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in t.columns) + "</tr></thead>")
@@ -127,7 +174,7 @@ def _table_html(t: Table) -> str:
             cls = ' class="num"' if numeric else ""
             cells.append(f"<td{cls}>{_e(value)}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "\n".join(out)
 
 
@@ -138,6 +185,10 @@ def _block_html(block) -> str:
     if isinstance(block, Code):
         caption = f'<p class="small">{_e(block.caption)}</p>' if block.caption else ""
         return f"{caption}<pre>{_e(block.text)}</pre>"
+    if isinstance(block, Details):
+        return (
+            f"<details><summary>{_e(block.summary)}</summary><pre>{_e(block.text)}</pre></details>"
+        )
     if isinstance(block, Link):
         return (
             f'<p>{_e(block.before)}<a href="{_e(block.href)}">{_e(block.text)}</a>'
@@ -165,17 +216,35 @@ def _section_html(section: Section, level: int = 2) -> str:
     return "\n".join(parts)
 
 
+def _contents_entry(section: Section) -> str:
+    """A section's entry in the contents: its link, its figures' links on one line, and
+    its sub-sections' entries."""
+    entry = f'<li><a href="#{_e(section.anchor)}">{_e(section.contents or section.title)}</a>'
+    figures = [b for b in section.blocks if isinstance(b, Figure) and b.anchor]
+    if figures:
+        entry += "<ul>" + "".join(
+            f'<li><a href="#{_e(f.anchor)}">{_e(f.title)}</a></li>' for f in figures
+        )
+        entry += "</ul>"
+    children = [b for b in section.blocks if isinstance(b, Section)]
+    if children:
+        entry += "<ol>" + "".join(_contents_entry(c) for c in children) + "</ol>"
+    return entry + "</li>"
+
+
 def render_html(doc: Document) -> str:
     """The whole report as one HTML page that needs nothing but itself."""
-    toc = "".join(f'<li><a href="#{_e(s.anchor)}">{_e(s.title)}</a></li>' for s in doc.sections)
+    toc = "\n".join(_contents_entry(s) for s in doc.sections)
     body = "\n".join(_section_html(s) for s in doc.sections)
     intro = "\n".join(_block_html(b) for b in doc.intro)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_e(doc.title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"<nav><strong>{_e(doc.title)}</strong><ol>{toc}</ol></nav>\n<main>\n"
-        f"<h1>{_e(doc.title)}</h1>\n{intro}\n{body}\n</main>\n</body>\n</html>\n"
+        '<div class="page">\n<nav id="contents" aria-label="Contents">'
+        f'<p class="title"><a href="#top">{_e(doc.title)}</a></p>\n<ol>\n{toc}\n</ol></nav>\n'
+        f'<main id="top">\n<h1>{_e(doc.title)}</h1>\n{intro}\n{body}\n</main>\n</div>\n'
+        '<p class="to-contents"><a href="#contents">Contents</a></p>\n</body>\n</html>\n'
     )
 
 
@@ -214,6 +283,9 @@ def _block_md(block, level: int) -> str:
         fence = "````" if "```" in block.text else "```"
         caption = f"{_md_text(block.caption)}\n\n" if block.caption else ""
         return f"{caption}{fence}\n{block.text}\n{fence}"
+    if isinstance(block, Details):
+        fence = "````" if "```" in block.text else "```"
+        return f"{_md_text(block.summary)}:\n\n{fence}\n{block.text}\n{fence}"
     if isinstance(block, Link):
         return (
             f"{_md_text(block.before)}[{_md_text(block.text)}]({block.href}){_md_text(block.after)}"

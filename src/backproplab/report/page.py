@@ -1,12 +1,15 @@
 """The report's page: its sections, built from the traces, the figures' JSON and the
 validation stage's tables, as a :class:`~.document.Document` (``job`` renders it).
 
-Per experiment the report gives what it is and which seed it reproduces, its config, a
-table of final metrics per variant and learning rate, its figures with captions, and its
-gradient checks; per seed document it sets what the seed claimed or printed beside what
-the pipeline measured. Everything comes from the traces, the figures' JSON and the
-validation stage's tables; nothing time- or host-dependent is written, so that the same
-inputs give the same bytes (wall times live on the separate timings page).
+Per experiment the report gives what it is and which seed it reproduces, then its
+results (a table of final metrics per variant and learning rate, its figures with
+captions, its gradient checks and worked example), and last its config, collapsed; per
+seed document it sets what the seed claimed or printed beside what the pipeline
+measured. The validation section renders the validation stage's summary
+(:func:`~backproplab.gradcheck.summary.summary_parts`) as tables, from its Parquet
+tables. Everything comes from the traces, the figures' JSON and the validation stage's
+tables; nothing time- or host-dependent is written, so that the same inputs give the
+same bytes (wall times live on the separate timings page).
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ import yaml
 
 from .. import traces
 from ..figures import KINDS as FIGURE_KINDS
-from ..verdicts import band_text, verdict_text
+from ..gradcheck.summary import Verdict, gradcheck_table, reference_tables, summary_parts
 from .document import (
-    Code,
+    Details,
     Document,
     Figure,
     Link,
@@ -34,7 +37,7 @@ from .document import (
     Section,
 )
 from .seeds import SEED_TITLES, Evidence, seed_blocks
-from .tables import Table, final_metrics, fmt
+from .tables import Table, final_metrics
 
 __all__ = ["build"]
 
@@ -53,14 +56,14 @@ def _by_experiment(paths) -> dict[str, list[Path]]:
 
 
 def _read(paths: list[Path]) -> pd.DataFrame:
-    frames = [traces.read_table(p).to_pandas() for p in sorted(paths)]
+    frames = [traces.read_frame(p) for p in sorted(paths)]
     frame = pd.concat(frames, ignore_index=True)
     categorical = frame.select_dtypes("category").columns
     return frame.astype({c: str for c in categorical})
 
 
 def _optional(path) -> pd.DataFrame | None:
-    return pd.read_parquet(path) if path else None
+    return traces.read_frame(path) if path else None
 
 
 def _git_state() -> str:
@@ -127,7 +130,7 @@ def _overview(config: dict, runs: dict) -> Section:
         r = runs.get(name)
         table.rows.append(
             [
-                name,
+                name + (f" ({spec['label']})" if spec.get("label") else ""),
                 f"seed {spec['reproduces']}" if spec.get("reproduces") else "\u2013",
                 spec["dataset"],
                 str(r["variant"].nunique()) if r is not None else "\u2013",
@@ -142,41 +145,38 @@ def _overview(config: dict, runs: dict) -> Section:
     return Section("Overview", "overview", [table])
 
 
-def _gradcheck_table(rows: pd.DataFrame, caption: str) -> Table:
-    table = Table(
-        [
-            "experiment",
-            "variant",
-            "seeds \u00d7 checkpoints",
-            "largest relative error",
-            "largest absolute error",
-            "directions: largest relative error",
-            "passed",
-        ],
-        numeric=[False, False, True, True, True, True, False],
-        caption=caption,
-    )
-    for (exp, variant), g in rows.groupby(["experiment", "variant"], sort=False):
-        entries = g[g["layer"] >= 0] if "layer" in g else g
-        directions = g[g["layer"] < 0] if "layer" in g else g.iloc[:0]
-        table.rows.append(
-            [
-                exp,
-                variant,
-                f"{g['seed'].nunique()} \u00d7 {g['checkpoint'].nunique()}",
-                fmt(entries["max_rel_error"].max(), 3),
-                fmt(entries["max_abs_error"].max(), 3),
-                fmt(directions["max_rel_error"].max(), 3) if len(directions) else "\u2013",
-                "yes" if g["passed"].all() else "NO",
-            ]
-        )
-    return table
+def _config_hashes(runs_files) -> dict[str, str]:
+    """Training job (block) -> the config hash its trace files hold: their
+    ``backproplab.provenance.config_hash``, the digest of their ``backproplab.block``."""
+    hashes = {}
+    for path in sorted(runs_files):
+        meta = traces.read_metadata(path)
+        hashes[meta["block"]["block"]] = meta["provenance"]["config_hash"]
+    return hashes
 
 
-def _experiment(name, spec, config, figures, ev: Evidence, report_dir, labels) -> Section:
-    """One experiment: description, config, final metrics, checks and figures."""
+def _with_hashes(text: str, hashes: dict[str, str]) -> str:
+    """An experiment's config YAML with its training jobs' config hashes as comments."""
+    if not hashes:
+        return text
+    lines = [
+        "# config_hash of each training job, as its trace files' metadata holds it",
+        "# (backproplab.provenance.config_hash): the first 16 hex digits of the SHA-256",
+        "# of the canonical JSON of the job's spec (their backproplab.block)",
+        *(f"#   {block}: {digest}" for block, digest in hashes.items()),
+    ]
+    return text + "\n".join(lines) + "\n"
+
+
+def _experiment(
+    name, spec, config, figures, ev: Evidence, report_dir, labels, hashes=None
+) -> Section:
+    """One experiment: what it is, then its results (final metrics, figures, gradient
+    checks, worked example), then its config, collapsed, with the config hash of each of
+    its training jobs (``hashes``: block -> hash, as its traces hold them)."""
     runs, metrics = ev.runs.get(name), ev.metrics.get(name)
-    sec = Section(f"Experiment {name}", f"exp-{name}")
+    title = f"Experiment {name}" + (f": {spec['label']}" if spec.get("label") else "")
+    sec = Section(title, f"exp-{name}", contents=name)
     if spec.get("description"):
         sec.add(Paragraph(spec["description"]))
     dataset = config["datasets"].get(spec["dataset"], {})
@@ -192,37 +192,12 @@ def _experiment(name, spec, config, figures, ev: Evidence, report_dir, labels) -
             f"\u00d7 {seeds} seed(s) = {len(runs)} runs, {gone} diverged."
         )
     sec.add(Paragraph(summary))
-    sec.add(Code(_yaml(name, spec), "Its config, with every default filled in:"))
     if runs is not None:
         order = {v: k for k, v in enumerate(dict.fromkeys(runs["variant"]))}
         runs = runs.assign(variant_index=runs["variant"].map(order))
         sec.add(final_metrics(runs, metrics, {v: labels.get(v, v) for v in order}))
     else:
         sec.add(Paragraph(f"No traces were given for {name}.", "warning"))
-    if ev.gradcheck is not None:
-        rows = ev.gradcheck[ev.gradcheck["experiment"] == name]
-        if len(rows):
-            sec.add(
-                _gradcheck_table(
-                    rows,
-                    "Backpropagation against central differences for this experiment "
-                    "(validation stage): largest errors over every checked weight and bias "
-                    "entry, and over random whole-network directions.",
-                )
-            )
-        else:
-            sec.add(Paragraph("The validation stage checked no run of this experiment.", "note"))
-    # The worked example is found by the experiment's data set, not by its name.
-    reference = ev.reference_of(name)
-    if reference is not None:
-        sec.add(
-            *references_for(
-                ev,
-                reference,
-                f"The worked example {name} reproduces: its published numbers against the "
-                f"engine's (validation stage).",
-            )
-        )
     for kind in spec.get("figures", {}):
         png, record = figures.get((name, kind), (None, None))
         if png is None:
@@ -238,91 +213,86 @@ def _experiment(name, spec, config, figures, ev: Evidence, report_dir, labels) -
                 anchor=f"fig-{name}-{kind}",
             )
         )
+    if ev.gradcheck is not None:
+        rows = ev.gradcheck[ev.gradcheck["experiment"] == name]
+        if len(rows):
+            sec.add(
+                gradcheck_table(
+                    rows,
+                    "Backpropagation against central differences for this experiment "
+                    "(validation stage): largest errors over every checked weight and bias "
+                    "entry, and over random whole-network directions.",
+                    experiment=False,
+                )
+            )
+        else:
+            sec.add(Paragraph("The validation stage checked no run of this experiment.", "note"))
+    # The worked example is found by the experiment's data set, not by its name.
+    reference = ev.reference_of(name)
+    if reference is not None:
+        sec.add(
+            *references_for(
+                ev,
+                reference,
+                f"The worked example {name} reproduces: its published numbers against the "
+                f"engine's (validation stage).",
+            )
+        )
+    sec.add(
+        Details(
+            "Its config, with every default filled in (YAML), and its config hashes",
+            _with_hashes(_yaml(name, spec), hashes or {}),
+        )
+    )
     return sec
 
 
-def _references_table(rows: pd.DataFrame, caption: str) -> Table:
-    """The validation stage's published-against-computed rows."""
-    table = Table(
-        ["reference", "quantity", "reading", "published", "computed", "difference",
-         "rounding band", "conditioning", "verdict"],
-        numeric=[False, False, False, True, True, True, False, False, False],
-        caption=caption,
-    )  # fmt: skip
-    for row in rows.itertuples():
-        table.rows.append(
-            [
-                row.reference,
-                row.quantity,
-                row.reading,
-                row.published or "n/a",
-                f"{row.computed:.10g}",
-                fmt(row.difference, 3),
-                band_text(row),
-                row.conditioning,
-                verdict_text(row),
-            ]
-        )
-    return table
-
-
 def references_for(ev: Evidence, name: str, caption: str) -> list:
-    """The worked-example table of one reference (an experiment or a seed), if any."""
+    """The worked-example tables of one reference (an experiment or a seed), if any,
+    the first captioned ``caption``."""
     rows = ev.reference(name)
-    return [] if rows is None else [_references_table(rows, caption)]
+    if rows is None:
+        return []
+    blocks = [b if isinstance(b, Table) else Paragraph(b) for b in reference_tables(rows)]
+    first = next((b for b in blocks if isinstance(b, Table)), None)
+    if first is not None:
+        first.caption = f"{caption} {first.caption}"
+    return blocks
 
 
-def _validation(ev: Evidence, summary_path) -> Section:
+def _validation_blocks(blocks) -> list:
+    """The validation summary's blocks as the report's."""
+    out = []
+    for block in blocks:
+        if isinstance(block, Verdict):
+            out.append(Paragraph(block.text + block.detail, "pass" if block.passed else "fail"))
+        elif isinstance(block, Table):
+            out.append(block)
+        else:
+            out.append(Paragraph(block))
+    return out
+
+
+def _validation(ev: Evidence) -> Section:
     sec = Section("Validation", "validation")
-    if ev.gradcheck is None:
+    g, f, r = ev.gradcheck, ev.seed_formulas, ev.references
+    if g is None or f is None or r is None:
         sec.add(
             Paragraph("The validation stage's outputs were not given to this report.", "warning")
         )
         return sec
-    g = ev.gradcheck
-    verdict = (
-        "every check passes"
-        if g["passed"].all()
-        else (f"{int((~g['passed']).sum())} of {len(g)} checks FAIL")
-    )
     sec.add(
         Paragraph(
-            f"Backpropagation against central differences, {len(g)} checks: {verdict}. "
-            "The report is built only after this stage succeeds."
+            "The validation stage's summary (results/validation/summary.md), from its "
+            "tables: backpropagation against central differences, the seeds' own gradient "
+            "formulas and the worked examples. The report is built only after this stage "
+            "succeeds."
         )
     )
-    sec.add(_gradcheck_table(g, "Every experiment's gradient checks."))
-    f = ev.seed_formulas
-    if f is not None and len(f):
-        table = Table(
-            ["formula", "seed", "what is wrong", "caught by the check", "largest relative error"],
-            numeric=[False, False, False, False, True],
-        )
-        for name, rows in f.groupby("formula", sort=False):
-            table.rows.append(
-                [
-                    name,
-                    str(rows["seed_document"].iloc[0]),
-                    str(rows["description"].iloc[0]),
-                    "yes" if not rows["passed"].all() else "no",
-                    fmt(rows["max_rel_error"].max(), 3),
-                ]
-            )
-        table.caption = (
-            "The seeds' own gradient formulas, checked the same way; a caught formula is "
-            "the expected outcome."
-        )
-        sec.add(table)
-    if ev.references is not None and len(ev.references):
-        sec.add(
-            _references_table(
-                ev.references,
-                "Worked examples: published numbers against the engine's (agreement within "
-                "half a unit of the last printed digit).",
-            )
-        )
-    if summary_path:
-        sec.add(Code(Path(summary_path).read_text(), "results/validation/summary.md:"))
+    for part in summary_parts(g, f, r, collapse=()):
+        sub = Section(part.title, f"validation-{part.anchor}", _validation_blocks(part.blocks))
+        sub.add(*(Paragraph(f"Note: {n}", "note") for n in part.notes))
+        sec.add(sub)
     return sec
 
 
@@ -344,7 +314,14 @@ def _provenance(spec: dict, runs_files: list[Path]) -> Section:
             table.rows.append([name, version(name)])
         except PackageNotFoundError:
             table.rows.append([name, "not installed"])
-    table.rows.append(["config hash", spec["config_hash"]])
+    table.rows.append(
+        [
+            "config hash",
+            "one per training job, listed under each experiment's config: the hash its "
+            "trace files hold (backproplab.provenance.config_hash), of the job's spec "
+            "(backproplab.block)",
+        ]
+    )
     table.rows.append(["git commit (report)", _git_state()])
     commits = sorted(
         {
@@ -361,7 +338,7 @@ def _provenance(spec: dict, runs_files: list[Path]) -> Section:
     )
     table.rows.append(["numerics of the traces", "; ".join(used) or "\u2013"])
     table.caption = (
-        "What made this report: package versions, the hash of the validated config, the "
+        "What made this report: package versions, the config hashes of the traces, the "
         "commit of the workflow (and of the code that wrote the traces), and the numerics "
         "profile and kernels that computed the traces (canonical: the same bits on every "
         "x86-64 CPU with AVX2 and FMA)."
@@ -408,7 +385,8 @@ def build(spec: dict, inputs: dict, report_dir: Path) -> Document:
             "Every figure of the four seed documents regenerated from the pipeline's "
             "Parquet traces, with the numbers behind them, the gradient checks, and what "
             "each seed claimed against what was measured. Tables give the mean \u00b1 "
-            "standard deviation over seeds."
+            "standard deviation over seeds, the spread only where it shows above the "
+            "printed digits; each column of numbers is in one format."
         ),
         Link(
             "timings.html",
@@ -428,7 +406,14 @@ def build(spec: dict, inputs: dict, report_dir: Path) -> Document:
         for name in by_seed[seed]:
             sec.add(
                 _experiment(
-                    name, experiments[name], config, figures, ev, report_dir, labels.get(name, {})
+                    name,
+                    experiments[name],
+                    config,
+                    figures,
+                    ev,
+                    report_dir,
+                    labels.get(name, {}),
+                    _config_hashes(runs_files.get(name, [])),
                 )
             )
         blocks = seed_blocks(seed, ev)
@@ -439,10 +424,17 @@ def build(spec: dict, inputs: dict, report_dir: Path) -> Document:
         for name in by_seed[""]:
             sec.add(
                 _experiment(
-                    name, experiments[name], config, figures, ev, report_dir, labels.get(name, {})
+                    name,
+                    experiments[name],
+                    config,
+                    figures,
+                    ev,
+                    report_dir,
+                    labels.get(name, {}),
+                    _config_hashes(runs_files.get(name, [])),
                 )
             )
         doc.sections.append(sec)
-    doc.sections.append(_validation(ev, inputs.get("validation_summary")))
+    doc.sections.append(_validation(ev))
     doc.sections.append(_provenance(spec, [p for ps in runs_files.values() for p in ps]))
     return doc

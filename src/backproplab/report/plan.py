@@ -3,15 +3,16 @@ params and the benchmark files its timings page reads. Light on purpose (no pand
 
 from __future__ import annotations
 
-from ..experiments import Plan, digest
+from ..experiments import Plan
 
 __all__ = ["BENCHMARK_GLOBS", "benchmark_files", "report_spec"]
 
 
 def report_spec(plan: Plan) -> dict:
     """What the report depends on besides its input files: the validated config (its
-    experiments, data sets and validation settings), its hash, the config's order of
-    experiments and figures, and each experiment's variant labels (``Experiment.legend``).
+    experiments, data sets and validation settings), the config's order of experiments
+    and figures, and each experiment's variant labels (``Experiment.legend``). The config
+    hashes the report shows are its traces' own (one per training job), read from them.
     """
     config = plan.config
     keep = {k: config[k] for k in ("experiments", "datasets", "validation") if k in config}
@@ -19,7 +20,7 @@ def report_spec(plan: Plan) -> dict:
     # experiments and of their figures is kept as lists.
     order = [[name, list(exp.get("figures", {}))] for name, exp in config["experiments"].items()]
     labels = {name: exp.legend()[0] for name, exp in plan.experiments.items()}
-    return {"config": keep, "config_hash": digest(config), "order": order, "labels": labels}
+    return {"config": keep, "order": order, "labels": labels}
 
 
 def benchmark_files(plan: Plan) -> list[str]:

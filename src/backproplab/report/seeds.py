@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ..verdicts import band_text, verdict_text
+from ..verdicts import band_text, computed_text, verdict_text
 from .document import Paragraph
 from .tables import Table, convergence_epochs, fmt
 
@@ -212,6 +212,21 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _relative(x: float | None) -> str:
+    """A relative difference: a percentage from 0.1% up (``+910%``, not ``9.1``), below
+    that the fraction itself; a dash for none (a figure's fact of a diverged run)."""
+    if x is None or not np.isfinite(x):
+        return fmt(x)
+    # Two significant digits, never in exponent form: 910%, not 9.1e+02%.
+    return f"{float(f'{100 * x:.2g}'):g}%" if abs(x) >= 1e-3 else f"{x:.1e} (relative)"
+
+
+def _fixed(x: float | None, digits: int) -> str:
+    """``x`` with ``digits`` decimals, as a seed prints it; as :func:`fmt` gives a
+    missing or non-finite value (a figure's fact of a diverged run is null)."""
+    return f"{x:.{digits}f}" if x is not None and np.isfinite(x) else fmt(x)
+
+
 def _range(values) -> str:
     v = np.asarray(list(values), dtype=float)
     v = v[np.isfinite(v)]
@@ -314,11 +329,18 @@ def _comparison(ev: Evidence) -> list[str]:
             f"{n} {v[n]['loss_name']} {fmt(v[n]['final_own_loss_seed'], 3)}" for n in names
         )
         common = ", ".join(f"{n} {fmt(v[n][f'final_{metric}_mean'], 3)}" for n in names)
-        best = min(names, key=lambda n: v[n][f"final_{metric}_mean"])
+        # A variant whose runs all diverged has no final mean (null): it fits no better.
+        finals = {n: v[n][f"final_{metric}_mean"] for n in names}
+        judged = [n for n in names if finals[n] is not None and np.isfinite(finals[n])]
+        best = min(judged, key=finals.get) if judged else None
         ours = (
             f"own losses at the end (seed {facts['seed']}): {own} (different functions, not "
             f"comparable); on the common metric {metric}, mean over seeds: {common}, so "
-            f"{best} fits better by the measure both can be judged on"
+            + (
+                f"{best} fits better by the measure both can be judged on"
+                if best is not None
+                else "neither can be judged: no variant has a final value (they diverged)"
+            )
         )
         r = ev.runs.get(name)
         if r is not None:
@@ -460,8 +482,8 @@ def _gradient_flow(ev: Evidence, published: dict, checked: dict) -> list[str] | 
     if not (flow and printed_w and printed_g):
         return None
     ours = "; ".join(
-        f"layer {lay['layer'] + 1}: weight {lay['weight_norm']:.4f}, gradient "
-        f"{lay['grad_norm']:.6f}"
+        f"layer {lay['layer'] + 1}: weight {_fixed(lay['weight_norm'], 4)}, gradient "
+        f"{_fixed(lay['grad_norm'], 6)}"
         for lay in flow["layers"]
     )
     seed = "; ".join(
@@ -501,7 +523,7 @@ def _fanout(ev: Evidence) -> list[str]:
         ]
     reproduces = "reproduces" if fan["unperturbed_copy_reproduces_trace"] else "does NOT reproduce"
     marks = ", ".join(
-        f"{fmt(v, 2)} at epoch {e}"
+        f"{_relative(v)} at epoch {e}"
         for e, v in sorted(fan["max_relative_difference"].items(), key=lambda kv: int(kv[0]))
     )
     return [
@@ -650,9 +672,9 @@ def _agreement(rows: pd.DataFrame | None) -> str:
     for r in rows[~rows["passes"]].itertuples():
         text += (
             f"; {r.quantity} read {r.reading!r}: published {r.published}, computed "
-            f"{r.computed:.10g} (not required)"
+            f"{computed_text(r)} (measured for comparison, not gated)"
             if not getattr(r, "required", True)
-            else f"; {r.quantity}: published {r.published}, computed {r.computed:.10g}"
+            else f"; {r.quantity}: published {r.published}, computed {computed_text(r)}"
         )
     return text
 
@@ -676,13 +698,13 @@ def _worked_example(ev: Evidence) -> list[str]:
             _not_measured(_WORKED_003, name, "network_diagram figure"),
             _agreement(mazur),
         ]
-    ours = ", ".join(f"w{k + 1} {w:.9f}" for k, w in enumerate(diagram["weights_after"]))
+    ours = ", ".join(f"w{k + 1} {_fixed(w, 9)}" for k, w in enumerate(diagram["weights_after"]))
     return [
         "the worked example it cites",
         "Mazur's weights after one step: "
         + ", ".join(f"w{k + 1} {w}" for k, w in enumerate(published)),
-        f"after one step: {ours}; loss {diagram['loss_before']:.9f} before, "
-        f"{diagram['loss_after']:.9f} after",
+        f"after one step: {ours}; loss {_fixed(diagram['loss_before'], 9)} before, "
+        f"{_fixed(diagram['loss_after'], 9)} after",
         _agreement(mazur) + f"; {name}: network diagram figure",
     ]
 

@@ -2,17 +2,20 @@
 over seeds, the convergence epoch and the diverged runs, computed from the run and
 metrics tables alone.
 
-Tables are plain :class:`Table` objects (column names and rows of formatted strings), so
-that the HTML page and its Markdown twin show the same text.
+Tables are plain :class:`~backproplab.tabular.Table` objects (column names and rows of
+formatted strings), so that the HTML page and its Markdown twin show the same text; each
+metric column is in one number format, its spreads shown only above rounding
+(:func:`~backproplab.tabular.spread_column`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from ..tabular import Table, spread_column
 
 __all__ = [
     "CONVERGENCE_FRACTION",
@@ -20,27 +23,12 @@ __all__ = [
     "convergence_epochs",
     "final_metrics",
     "fmt",
-    "mean_std",
 ]
 
 # A run has converged at the first recorded epoch from which its training loss stays
 # within this fraction of its total decrease above its final value (the epoch by which
 # it has made 95% of its progress, and never fallen back).
 CONVERGENCE_FRACTION = 0.05
-
-
-@dataclass
-class Table:
-    """A table to render: column names, rows of strings, and a caption."""
-
-    columns: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    caption: str = ""
-    numeric: list[bool] | None = None  # right-align these columns
-
-    def __post_init__(self):
-        if self.numeric is None:
-            self.numeric = [False] * len(self.columns)
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -57,21 +45,6 @@ def fmt(value, digits: int = 4) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.{digits}g}"
-
-
-def mean_std(values, digits: int = 4, integer: bool = False) -> str:
-    """``mean ± std`` (population std over seeds) of the finite values, or '-';
-    ``integer`` rounds both to whole numbers (epochs)."""
-    arr = np.asarray([v for v in values if v is not None], dtype=float)
-    arr = arr[np.isfinite(arr)]
-    if not len(arr):
-        return "\u2013"
-    if integer:
-        mean = f"{arr.mean():.0f}"
-        return mean if len(arr) == 1 else f"{mean} \u00b1 {arr.std():.0f}"
-    if len(arr) == 1:
-        return fmt(arr[0], digits)
-    return f"{fmt(arr.mean(), digits)} \u00b1 {fmt(arr.std(), 2)}"
 
 
 def convergence_epochs(metrics: pd.DataFrame) -> pd.Series:
@@ -102,16 +75,20 @@ def _metric_columns(runs: pd.DataFrame) -> list[str]:
 def final_metrics(runs: pd.DataFrame, metrics: pd.DataFrame, labels: dict) -> Table:
     """One row per variant and learning rate: runs, diverged runs (with the epochs),
     each final metric as mean ± std over the seeds that did not diverge, and the
-    convergence epoch as mean ± std over the runs that converged."""
+    convergence epoch as mean ± std over the runs that converged. Each metric column is
+    in one format, a spread shown only where it is above rounding."""
     conv = convergence_epochs(metrics)
     columns = _metric_columns(runs)
     header = ["variant", "lr", "runs", "diverged"]
     header += [c.removeprefix("final_").replace("_", " ") for c in columns]
     header += ["convergence epoch"]
     table = Table(header, numeric=[False, True, True, False] + [True] * (len(columns) + 1))
-    for (_, lr), group in runs.groupby(["variant_index", "lr"], sort=True):
+    groups = [g for _, g in runs.groupby(["variant_index", "lr"], sort=True)]
+    oks = [g[g["status"] == "ok"] for g in groups]
+    cells = [spread_column([ok[c] for ok in oks]) for c in columns]
+    cells.append(spread_column([conv.reindex(ok["run_id"]).to_numpy() for ok in oks], integer=True))
+    for k, group in enumerate(groups):
         variant = group["variant"].iloc[0]
-        ok = group[group["status"] == "ok"]
         gone = group[group["status"] != "ok"]
         diverged = (
             "0"
@@ -121,14 +98,13 @@ def final_metrics(runs: pd.DataFrame, metrics: pd.DataFrame, labels: dict) -> Ta
                 f"{', '.join(f'{e:.0f}' for e in sorted(gone['diverged_epoch']))})"
             )
         )
-        row = [labels.get(variant, variant), fmt(lr), str(len(group)), diverged]
-        row += [mean_std(ok[c]) for c in columns]
-        row += [mean_std(conv.reindex(ok["run_id"]).to_numpy(), integer=True)]
-        table.rows.append(row)
+        row = [labels.get(variant, variant), fmt(group["lr"].iloc[0]), str(len(group))]
+        table.rows.append([*row, diverged, *(col[k] for col in cells)])
     table.caption = (
         "Final metrics per variant and learning rate: mean \u00b1 standard deviation over "
-        "the seeds that did not diverge (one value when only one run is left). The "
-        "convergence epoch is the first recorded epoch from which the training loss stays "
-        f"within {CONVERGENCE_FRACTION:.0%} of its total decrease above its final value."
+        "the seeds that did not diverge (one value when only one run is left; no spread "
+        "where it is below the printed digits). The convergence epoch is the first "
+        "recorded epoch from which the training loss stays within "
+        f"{CONVERGENCE_FRACTION:.0%} of its total decrease above its final value."
     )
     return table

@@ -20,7 +20,7 @@ from ..engine import TraceState, train
 from ..experiments import digest
 from ..settings import TENSORS, Model, Schedule, Trace, Train
 
-__all__ = ["train_block"]
+__all__ = ["initial_params", "train_block"]
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +31,18 @@ class _StateRecorder:
     def __init__(
         self,
         schedule: Schedule,
-        run_ids: list[str],
+        spec: dict,
         state: traces.TraceWriter,
         norms: traces.TraceWriter,
     ):
         self.schedule = schedule
-        self.run_dictionary = pa.array(run_ids, pa.string())
+        self.identity = _Identity(spec)
         self.state, self.norms = state, norms
         self._grids: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
-    def _run_ids(self, runs: np.ndarray, repeat: int) -> pa.DictionaryArray:
-        indices = pa.array(np.repeat(runs.astype(np.int32), repeat))
-        return pa.DictionaryArray.from_arrays(indices, self.run_dictionary)
+    def _identity(self, runs: np.ndarray, repeat: int) -> dict:
+        """The identity columns of the runs ``runs`` (block indices), each repeated."""
+        return self.identity(np.repeat(runs, repeat))
 
     def _grid(self, shape: tuple[int, int, int]):
         """The i and j of every entry of an ``(R, rows, cols)`` array, in C order."""
@@ -73,7 +73,7 @@ class _StateRecorder:
             R, L = st.weight_norms.shape
             self.norms.write(
                 {
-                    "run_id": self._run_ids(st.runs, L),
+                    **self._identity(st.runs, L),
                     "epoch": np.full(R * L, st.epoch, np.int32),
                     "layer": np.tile(np.arange(L, dtype=np.int16), R),
                     "weight_norm": st.weight_norms.ravel(),
@@ -87,7 +87,7 @@ class _StateRecorder:
         per_run = n // values.shape[0]
         self.state.write(
             {
-                "run_id": self._run_ids(st.runs, per_run),
+                **self._identity(st.runs, per_run),
                 "epoch": np.full(n, st.epoch, np.int32),
                 "layer": np.full(n, layer, np.int16),
                 "tensor": pa.DictionaryArray.from_arrays(
@@ -99,6 +99,13 @@ class _StateRecorder:
                 "value": np.array(values, dtype=np.float64, copy=True).ravel(),
             }
         )
+
+
+def initial_params(spec: dict) -> list:
+    """The initial parameters of the block ``spec`` (its trace's ``block`` metadata), as
+    its training job drew them: for runs frozen at epoch 0, whose trace holds no state
+    (their initial parameters already broke the divergence bound)."""
+    return _init_params(spec, Model.from_mapping(spec["model"]))
 
 
 def _init_params(spec: dict, model: Model) -> list:
@@ -113,11 +120,52 @@ def _init_params(spec: dict, model: Model) -> list:
     return model.init_params(seeds, spec["rng"], legacy_prefix=prefix)
 
 
+class _Identity:
+    """The identity columns of a block's rows (``traces.IDENTITY_COLUMNS`` and
+    ``run_id``): called with the block index of each row's run, dictionary-encoded where
+    they are strings."""
+
+    def __init__(self, spec: dict):
+        runs = spec["runs"]
+        self.run_ids = pa.array([r["run_id"] for r in runs], pa.string())
+        self.experiment = pa.array([spec["experiment"]], pa.string())
+        self.variant = pa.array([spec["variant"]], pa.string())
+        self.lr = np.array([r["lr"] for r in runs], np.float64)
+        self.seed = np.array([r["seed"] for r in runs], np.int64)
+
+    def __call__(self, runs: np.ndarray) -> dict:
+        runs = np.asarray(runs, dtype=np.int32)
+        first = pa.array(np.zeros(len(runs), np.int32))
+        return {
+            "run_id": pa.DictionaryArray.from_arrays(pa.array(runs), self.run_ids),
+            "experiment": pa.DictionaryArray.from_arrays(first, self.experiment),
+            "variant": pa.DictionaryArray.from_arrays(first, self.variant),
+            "lr": self.lr[runs],
+            "seed": self.seed[runs],
+        }
+
+
+def _recorded(history: dict) -> list[str]:
+    """The metric columns a training result holds, checked against the schema's."""
+    names = [k for k in history if k != "epoch"]
+    if unknown := [k for k in names if k not in traces.METRIC_COLUMNS]:
+        raise ValueError(f"metrics {unknown} are not in traces.METRIC_COLUMNS")
+    return names
+
+
+def _metric_columns(values: dict, n: int, prefix: str = "") -> dict:
+    """Every metric column of the schema: the recorded ones, the rest typed nulls."""
+    return {
+        f"{prefix}{m}": values[m] if m in values else pa.nulls(n, pa.float64())
+        for m in traces.METRIC_COLUMNS
+    }
+
+
 def _run_rows(spec: dict, model: Model, tr: Train, result) -> pa.Table:
     """The run table: the runs' identity and settings, status, and final metrics."""
     runs = spec["runs"]
     n = len(runs)
-    final = {k: v[:, -1] for k, v in result.history.items() if k != "epoch"}
+    final = {k: result.history[k][:, -1] for k in _recorded(result.history)}
     columns = {
         "run_id": [r["run_id"] for r in runs],
         "experiment": [spec["experiment"]] * n,
@@ -131,12 +179,19 @@ def _run_rows(spec: dict, model: Model, tr: Train, result) -> pa.Table:
         "rng": [spec["rng"]] * n,
         "status": result.status,
         "diverged_epoch": pa.array(result.diverged_epoch, pa.int64()),
-        **{f"final_{k}": v for k, v in final.items()},
+        **_metric_columns(final, n, "final_"),
     }
-    return pa.table(columns)
+    return _table(columns, traces.RUNS_SCHEMA)
 
 
-def _metrics_table(run_ids: list[str], history: dict, diverged: list) -> pa.Table:
+def _table(columns: dict, schema: pa.Schema) -> pa.Table:
+    """The columns as a table of ``schema``: every column, in its order, of its type."""
+    if extra := sorted(set(columns) - set(schema.names)):
+        raise ValueError(f"columns {extra} are not in the schema")
+    return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
+
+
+def _metrics_table(spec: dict, history: dict, diverged: list) -> pa.Table:
     """Long metrics table; a diverged run's rows stop before its divergence epoch."""
     epochs = history["epoch"]
     R, T = history["loss"].shape
@@ -145,16 +200,13 @@ def _metrics_table(run_ids: list[str], history: dict, diverged: list) -> pa.Tabl
         if e is not None:
             alive[r] = epochs < e
     run_index, step = np.nonzero(alive)
+    recorded = {name: history[name][run_index, step] for name in _recorded(history)}
     columns = {
-        "run_id": pa.DictionaryArray.from_arrays(
-            pa.array(run_index.astype(np.int32)), pa.array(run_ids, pa.string())
-        ),
+        **_Identity(spec)(run_index),
         "epoch": epochs[step].astype(np.int32),
+        **_metric_columns(recorded, len(run_index)),
     }
-    for name, values in history.items():
-        if name != "epoch":
-            columns[name] = values[run_index, step]
-    return pa.table(columns)
+    return _table(columns, traces.METRICS_SCHEMA)
 
 
 def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]) -> None:
@@ -177,7 +229,15 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
     mlp = model.mlp()
     params = _init_params(spec, model)
     run_ids = [r["run_id"] for r in spec["runs"]]
-    meta = {"provenance": traces.provenance(digest(spec)), "block": spec}
+    # The metric columns this block records (the rest are typed nulls; traces.read_frame
+    # leaves them out), in the schema's order.
+    recorded = ["loss", "accuracy", *spec["metrics"]]
+    recorded += [f"{name}_{m}" for name in eval_sets for m in ("loss", "accuracy")]
+    meta = {
+        "provenance": traces.provenance(digest(spec)),
+        "block": spec,
+        "metric_columns": [m for m in traces.METRIC_COLUMNS if m in recorded],
+    }
     log.info(
         "training %d runs of %s for %d epochs on %d samples", len(run_ids), mlp, tr.epochs, len(X)
     )
@@ -189,7 +249,7 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
         traces.TraceWriter(out["state"], state_schema, meta) as state,
         traces.TraceWriter(out["norms"], norms_schema, meta) as norms,
     ):
-        recorder = _StateRecorder(schedule, run_ids, state, norms)
+        recorder = _StateRecorder(schedule, spec, state, norms)
         result = train(
             mlp,
             params,
@@ -212,7 +272,12 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
     for run_id, status, epoch in zip(run_ids, result.status, result.diverged_epoch, strict=True):
         if status != "ok":
             log.warning("run %s diverged at epoch %s", run_id, epoch)
+    if sorted(_recorded(result.history)) != sorted(meta["metric_columns"]):
+        raise RuntimeError(
+            f"the engine recorded {_recorded(result.history)}, the metadata says "
+            f"{meta['metric_columns']}"
+        )
     traces.write_table(
-        out["metrics"], _metrics_table(run_ids, result.history, result.diverged_epoch), meta
+        out["metrics"], _metrics_table(spec, result.history, result.diverged_epoch), meta
     )
     traces.write_table(out["runs"], _run_rows(spec, model, tr, result), meta)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 
-from ..datasets import dataset_info
+from ..datasets import GENERATORS, dataset_info
 from ..experiments import Plan, state_values_per_run
 
 __all__ = ["MIN_MEM_MB", "MIN_RUNTIME_MINUTES", "Resources"]
@@ -68,9 +68,12 @@ class Resources:
         variant = exp.variant(blk.variant)
         sizes, train, trace = variant.model.sizes, variant.train, exp.trace
         runs, epochs, n = len(blk.runs), train.epochs, self.n_train_samples(exp.dataset)
-        # Test samples are evaluated at every record too; a data set without a test split
-        # is overestimated by at most a third.
-        n_all = n / (1 - self.plan.config["datasets"][exp.dataset].get("test_fraction", 0))
+        # Test samples are evaluated at every record too. A data set without a test split
+        # is counted as if a quarter were held out (its requests were measured so, a
+        # third above its n), never through a test_fraction its generator does not read.
+        spec = self.plan.config["datasets"][exp.dataset]
+        held_out = spec["test_fraction"] if GENERATORS[spec["generator"]].splits else 0.25
+        n_all = n / (1 - held_out)
         units = sum(sizes[1:])
         weights = sum((i + 1) * o for i, o in itertools.pairwise(sizes))
         batch = train.batch_size
