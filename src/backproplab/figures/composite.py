@@ -150,8 +150,12 @@ def composite(data: Data, ctx: Context):
             ax.set_title(label + (", log scale" if logged else ""))
             ax.set_xlabel(epoch_label(data.runs))
             ax.set_ylabel(name.replace("_", " "))
-            last = float(rows[name].iloc[-1]) if len(rows) else float("nan")
-            facts["panels"][name] = {"final": last, "epoch": int(rows["epoch"].max())}
+            # A run frozen before its first recorded epoch has no value to state.
+            facts["panels"][name] = (
+                {"final": float(rows[name].iloc[-1]), "epoch": int(rows["epoch"].max())}
+                if len(rows)
+                else {"final": None, "epoch": None}
+            )
             described.append(
                 f"{label} against epoch"
                 + (" on a log axis" if logged else " from 0 to 1.05, as seed 001 draws it")

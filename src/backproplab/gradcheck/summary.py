@@ -53,16 +53,24 @@ def _yes(ok: bool, fail: str = "NO") -> str:
     return "yes" if ok else fail
 
 
-def gradcheck_table(gradcheck: pd.DataFrame, caption: str = "", experiment: bool = True) -> Table:
+def gradcheck_table(
+    gradcheck: pd.DataFrame, caption: str = "", experiment: bool = True, labels=None
+) -> Table:
     """One row per experiment and variant: seeds × checkpoints checked, the largest
     errors over every weight and bias entry and over the random directions, the entries
-    at a ReLU kink, and whether every check passed. ``experiment`` keeps its column."""
+    at a ReLU kink, and whether every check passed. ``experiment`` keeps its column;
+    ``labels`` (``{experiment: {variant: label}}``, the plan's legend labels) names the
+    variants as the figures do, else by their variant names."""
+    labels = labels or {}
     keys, tensor_rel, tensor_abs, direction_rel, kinked, passed = [], [], [], [], [], []
     for (exp, variant), rows in gradcheck.groupby(["experiment", "variant"], sort=False):
         tensors, directions = rows[rows.layer >= 0], rows[rows.layer < 0]
         keys.append(
             ([exp] if experiment else [])
-            + [variant, f"{rows.seed.nunique()} \u00d7 {rows.checkpoint.nunique()}"]
+            + [
+                labels.get(exp, {}).get(variant, variant),
+                f"{rows.seed.nunique()} \u00d7 {rows.checkpoint.nunique()}",
+            ]
         )
         tensor_rel.append(tensors.max_rel_error.max() if len(tensors) else None)
         tensor_abs.append(tensors.max_abs_error.max() if len(tensors) else None)
@@ -164,7 +172,9 @@ def reference_tables(references: pd.DataFrame, collapse=()) -> list:
     return blocks
 
 
-def summary_parts(gradcheck, seed_formulas, references, collapse=("seed003",)) -> list[Part]:
+def summary_parts(
+    gradcheck, seed_formulas, references, collapse=("seed003",), labels=None
+) -> list[Part]:
     """The three validation tables in words and tables of text.
 
     Parameters
@@ -175,6 +185,8 @@ def summary_parts(gradcheck, seed_formulas, references, collapse=("seed003",)) -
         :func:`backproplab.gradcheck.references.compute_references`.
     collapse : tuple of str
         References summed up in one sentence rather than a row per number.
+    labels : dict, optional
+        ``{experiment: {variant: label}}`` for the gradient-check table's variants.
 
     Returns
     -------
@@ -205,7 +217,7 @@ def summary_parts(gradcheck, seed_formulas, references, collapse=("seed003",)) -
             f"|a - n| / max(1e-12, |a| + |n|) exceeds {rtol:g} and its absolute error "
             f"exceeds {atol:g}.",
             verdict,
-            gradcheck_table(gradcheck, "Largest errors per experiment and variant."),
+            gradcheck_table(gradcheck, "Largest errors per experiment and variant.", labels=labels),
         ],
     )
     formulas = Part(

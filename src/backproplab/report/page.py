@@ -223,6 +223,7 @@ def _experiment(
                     "(validation stage): largest errors over every checked weight and bias "
                     "entry, and over random whole-network directions.",
                     experiment=False,
+                    labels={name: labels},
                 )
             )
         else:
@@ -273,7 +274,7 @@ def _validation_blocks(blocks) -> list:
     return out
 
 
-def _validation(ev: Evidence) -> Section:
+def _validation(ev: Evidence, labels: dict) -> Section:
     sec = Section("Validation", "validation")
     g, f, r = ev.gradcheck, ev.seed_formulas, ev.references
     if g is None or f is None or r is None:
@@ -289,7 +290,7 @@ def _validation(ev: Evidence) -> Section:
             "succeeds."
         )
     )
-    for part in summary_parts(g, f, r, collapse=()):
+    for part in summary_parts(g, f, r, collapse=(), labels=labels):
         sub = Section(part.title, f"validation-{part.anchor}", _validation_blocks(part.blocks))
         sub.add(*(Paragraph(f"Note: {n}", "note") for n in part.notes))
         sec.add(sub)
@@ -435,6 +436,6 @@ def build(spec: dict, inputs: dict, report_dir: Path) -> Document:
                 )
             )
         doc.sections.append(sec)
-    doc.sections.append(_validation(ev))
+    doc.sections.append(_validation(ev, labels))
     doc.sections.append(_provenance(spec, [p for ps in runs_files.values() for p in ps]))
     return doc
