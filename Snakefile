@@ -15,6 +15,7 @@ if not workflow.overwrite_configfiles and not config:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
+include: "workflow/rules/compile.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/gradcheck.smk"
 include: "workflow/rules/figures.smk"

@@ -70,7 +70,7 @@ def check_agreement(
             f" engine's final loss when its initial weights move by one ulp): {runs or 'none'}"
         )
     for name, r in rel.items():
-        line = f"  {name:6s} vs engine: max relative difference {r.max():.1e}"
+        line = f"  {name:8s} vs engine: max relative difference {r.max():.1e}"
         if decided.any() and not decided.all():
             line += f", {r[~decided].max():.1e} on the other {np.sum(~decided)} runs"
         print(f"{line} (rtol {rtol:g})")

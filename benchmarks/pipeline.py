@@ -28,13 +28,17 @@ After the real run, every job's ``benchmark:`` file (``logs/<stage>/.../*.benchm
 written by Snakemake around the job's script process) is read and summed per rule:
 
 - ``jobs``: jobs of the rule that ran (from Snakemake's log); ``bench``: how many of them
-  have a benchmark file. Rules without ``benchmark:`` (``dataset``, ``timings``) count
-  as overhead in the figures below; their ``log span`` column is the sum of their jobs'
+  have a benchmark file. A rule without ``benchmark:`` (``timings``) counts as overhead
+  in the figures below; the ``log span`` column is the sum of a rule's jobs'
   start-to-finish times from Snakemake's log, whose timestamps have 1 s resolution.
 - ``job wall``: the sum of the jobs' wall seconds (column ``s``), ``÷E`` and
   ``÷(E·cores)`` that sum as shares of the end-to-end wall time and of the core-seconds
   available; ``cpu``: the sum of their CPU seconds (``cpu_time``); ``max RSS``: the
-  largest peak resident memory of one job of the rule. Then the slowest jobs (``--top``).
+  largest peak resident memory of one job of the rule.
+
+Then the same sums per stage (the ``logs/<stage>/`` directory: ``datasets``, ``train``,
+``figures``, ``validation``, ``report``), adding up the stage's rules, and the slowest
+jobs (``--top``).
 
 Then, with ``S`` the summed job wall of all benchmarked jobs and ``C`` the cores:
 
@@ -264,6 +268,32 @@ def rule_stats(workdir: Path, jobs: list[Job]) -> dict[str, RuleStats]:
     return stats
 
 
+def print_stages(stats: dict[str, RuleStats], E: float, C: int) -> None:
+    """The per-rule sums added up per stage (a stage's rules share ``logs/<stage>/``)."""
+    stages: dict[str, list[tuple[str, RuleStats]]] = {}
+    for rule, st in stats.items():
+        stages.setdefault(st.stage, []).append((rule, st))
+    header = (
+        f"  {'stage':<11s} {'jobs':>5s} {'bench':>5s} {'job wall s':>10s} "
+        f"{'÷E':>6s} {'÷(E·C)':>7s} {'cpu s':>7s}  rules"
+    )
+    print(f"\n{header}\n  {'-' * (len(header) - 2)}")
+    sums = []
+    for stage, group in stages.items():
+        wall = sum(st.wall for _, st in group)
+        sums.append((wall, stage, group))
+    for wall, stage, group in sorted(sums, key=lambda t: (-t[0], t[1])):
+        jobs = sum(st.jobs for _, st in group)
+        bench = sum(st.bench for _, st in group)
+        cpu = sum(st.cpu for _, st in group)
+        rules = ", ".join(sorted(rule for rule, _ in group))
+        if bench:
+            figures = f"{wall:10.1f} {wall / E:6.1%} {wall / (E * C):7.1%} {cpu:7.1f}"
+        else:
+            figures = f"{'-':>10s} {'-':>6s} {'-':>7s} {'-':>7s}"
+        print(f"  {stage:<11s} {jobs:5d} {bench:5d} {figures}  {rules}")
+
+
 def kv(label: str, value: str) -> None:
     print(f"  {label:<40s}{value}")
 
@@ -321,6 +351,7 @@ def bench_config(name: str, args, root: Path) -> bool:
     total = f"{S:10.1f} {S / E:6.1%} {S / (E * C):7.1%}"
     print(f"  {'all jobs (benchmarked)':<31s} {n_jobs:5d} {'':5s} {total}")
     print(f"  {'idle + overhead':<31s} {'':5s} {'':5s} {E * C - S:10.1f} {'':6s} {idle:7.1%}")
+    print_stages(stats, E, C)
     slowest = sorted((r for st in stats.values() for r in st.rows), reverse=True)[: args.top]
     if slowest:
         print(f"\n  the {len(slowest)} slowest jobs (wall s, cpu s, benchmark file)")

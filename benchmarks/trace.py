@@ -16,9 +16,11 @@ workflow hands its training job:
   150 training and 50 test samples.
 
 Each block is trained three ways, alternately, ``--repeat`` rounds, in this one process
-and with one BLAS thread (as the pipeline pins it):
+and with one BLAS thread (as the pipeline pins it), all three with the engine of
+``--engine`` (the config's ``engine`` key: ``compiled``, the default, the compiled trainer
+on one thread as a pipeline job runs it; ``numpy``, the NumPy engine):
 
-- ``(a) train``: ``bpl.train`` on the same data and initial parameters with
+- ``(a) train``: that engine's ``train`` on the same data and initial parameters with
   ``metrics_every=epochs``: no recording beyond the final loss;
 - ``(m) + metrics``: the same with the loss, accuracy and the test split's loss and
   accuracy every epoch, as the pipeline records them, but no trace hook and no files:
@@ -62,6 +64,7 @@ from backproplab import config as cfg
 from backproplab import datasets
 from backproplab.experiments import canonical_json, plan
 from backproplab.training import job as train_job
+from backproplab.training.trainer import train_with
 
 RUNS = 25
 TABLES = ("runs", "metrics", "state", "norms")
@@ -94,9 +97,10 @@ DATASETS = {
 }
 
 
-def block_specs(scale: float, trace: dict) -> dict[str, dict]:
+def block_specs(scale: float, trace: dict, engine: str) -> dict[str, dict]:
     """Each block's spec, as ``Plan.block_spec`` builds it for the workflow."""
     config = {
+        "engine": engine,
         "limits": {"max_runs": 1000, "max_state_values": 500_000_000},
         "datasets": DATASETS,
         "experiments": {
@@ -147,11 +151,13 @@ class Block:
             "diverge_factor": tr["diverge_factor"],
         }
         self.out = {t: self.dir / "traces" / t / "c0.parquet" for t in TABLES}
+        # (a) and (m) train with the engine (b)'s job uses: the config's engine key.
+        self.train = train_with(spec["engine"])
 
     def train_only(self) -> np.ndarray:
         """(a): the final loss only."""
         with threadpoolctl.threadpool_limits(1):
-            result = bpl.train(
+            result = self.train(
                 self.mlp, self.params, self.X, self.Y, metrics_every=self.epochs, **self.kwargs
             )
         return result.history["loss"][:, -1]
@@ -159,7 +165,7 @@ class Block:
     def with_metrics(self) -> None:
         """(m): metrics every epoch, the test split included; no hook, no files."""
         with threadpoolctl.threadpool_limits(1):
-            bpl.train(
+            self.train(
                 self.mlp,
                 self.params,
                 self.X,
@@ -207,6 +213,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="then cProfile (b) per block")
     parser.add_argument("--top", type=int, default=25, help="rows per cProfile listing")
     parser.add_argument(
+        "--engine",
+        choices=("compiled", "numpy"),
+        default="compiled",
+        help="the config's engine: the trainer of (a), (m) and (b) (default: compiled, "
+        "one thread, as a pipeline job)",
+    )
+    parser.add_argument(
         "--state",
         default="W,b",
         help="tensors of the state table, comma-separated, or 'all' (default: W,b)",
@@ -220,7 +233,9 @@ def main() -> None:
         parser.error("--repeat must be at least 1")
 
     with tempfile.TemporaryDirectory(prefix="bpl-trace-bench-") as tmp:
-        blocks = [Block(n, s, Path(tmp)) for n, s in block_specs(args.scale, trace).items()]
+        blocks = [
+            Block(n, s, Path(tmp)) for n, s in block_specs(args.scale, trace, args.engine).items()
+        ]
         print(
             f"{RUNS} runs per block; trace: metrics every {trace['metrics_every']}, state "
             f"{'/'.join(trace['state'])} every {trace['state_every']}, norms every "

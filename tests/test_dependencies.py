@@ -13,7 +13,7 @@ from packaging.utils import canonicalize_name
 
 LOCK = "workflow/envs/requirements.lock"
 # The lock's packages whose builds decide the numbers (and the figures' bytes).
-NUMERIC = ("numpy", "scipy", "pandas", "pyarrow", "matplotlib", "scikit-learn")
+NUMERIC = ("numpy", "scipy", "pandas", "pyarrow", "matplotlib", "scikit-learn", "numba", "llvmlite")
 
 
 def _lock(root) -> dict[str, str]:

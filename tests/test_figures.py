@@ -101,6 +101,39 @@ def test_the_same_traces_give_the_same_bytes(rendered, tmp_path):
             assert again[suffix].read_bytes() == first[suffix].read_bytes(), suffix
 
 
+def test_one_job_draws_an_experiments_figures_reading_each_file_once(
+    rendered, tmp_path, monkeypatch
+):
+    """figures.render_experiment (the workflow's job per experiment) draws the bytes that
+    one job per figure draws, each into its own files, and reads each trace file once."""
+    p, base, drawn = rendered
+    exp = p.experiments["encoder"]
+    kinds = exp.spec["figures"]
+    inputs = {
+        t: [base / f"traces/encoder/{t}/{b.name}.parquet" for b in exp.blocks]
+        for t in ("runs", "metrics", "state", "norms")
+    }
+    inputs["dataset"] = base / f"datasets/{exp.dataset}.parquet"
+    out = {f"{k}_{s}": tmp_path / f"{k}.{s}" for k in kinds for s in ("png", "pdf", "json")}
+    reads = []
+    read_frame = figures.traces.read_frame
+
+    def counting(path, *args, **kwargs):
+        reads.append(path)
+        return read_frame(path, *args, **kwargs)
+
+    monkeypatch.setattr(figures.traces, "read_frame", counting)
+    specs = {k: catalog.figure_spec(exp, k, p.config) for k in kinds}
+    records = figures.render_experiment(specs, inputs, out)
+    assert [r["figure"] for r in records] == list(kinds) and len(kinds) > 5
+    for kind in kinds:
+        alone, _ = drawn[("encoder", kind)]
+        for suffix in ("png", "pdf", "json"):
+            assert out[f"{kind}_{suffix}"].read_bytes() == alone[suffix].read_bytes(), kind
+    tables = ("runs", "metrics", "state", "norms")
+    assert len(reads) == len(set(reads)) == 1 + sum(len(inputs[t]) for t in tables)
+
+
 def test_figures_report_what_the_traces_hold(rendered):
     _, _, drawn = rendered
     diagram = drawn[("mazur", "network_diagram")][1]["facts"]

@@ -1,24 +1,28 @@
 """Golden digests: the numbers of config/test.yaml, to the bit, in tests/golden/.
 
-``tests/golden/test-config.json`` holds ``backproplab.digests.digest_tree`` of the
-results of the real pipeline on config/test.yaml: one sha256 per column of every trace
-table, data set and validation table (writer details such as compression, row groups,
-metadata and row order do not enter it). The tests here check
+``tests/golden/test-config.compiled.json`` holds ``backproplab.digests.digest_tree`` of
+the results of the real pipeline on config/test.yaml (trained by the compiled trainer, the
+config's default engine): one sha256 per column of every trace table, data set and
+validation table (writer details such as compression, row groups, metadata and row order
+do not enter it). ``tests/golden/test-config.numpy.json`` holds the same for the NumPy
+engine (``engine: numpy``), from the replay. The two engines agree to rounding, not to
+the bit, so each has its own digests. The tests here check
 
 - the digests themselves (row order, compression, blocks and metadata do not change a
   digest; one ulp of one value does; NaNs are canonical; ``diff`` names table and column);
 - the pipeline (Snakemake, in a scratch copy of the repository) against the golden file
   (``slow``);
-- the in-process replay (``python -m backproplab.replay``) against every golden digest,
-  and against the pipeline of this session: replay == pipeline is what
-  the cross-CPU test (tests/cross_cpu, under qemu) relies on.
+- the in-process replay (``python -m backproplab.replay``, with either engine) against
+  every golden digest, and against the pipeline of this session: replay == pipeline is
+  what the cross-CPU test (tests/cross_cpu, under qemu) relies on.
 
 When a change alters numbers on purpose, regenerate the golden file with::
 
     BACKPROPLAB_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
 
 (it runs the pipeline on config/test.yaml, with the canonical numerics, writes its
-digests to tests/golden/test-config.json, and checks the replay against them), then
+digests to tests/golden/test-config.compiled.json, and the NumPy engine's replay's to
+test-config.numpy.json, and checks the replays against them), then
 ``git diff tests/golden/`` shows which tables and columns changed; see
 tests/golden/README.md for what the commit must say.
 """
@@ -37,15 +41,19 @@ import pytest
 from backproplab import digests, numerics, traces
 
 ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = ROOT / "tests" / "golden" / "test-config.json"
+GOLDEN = {
+    engine: ROOT / "tests" / "golden" / f"test-config.{engine}.json"
+    for engine in ("compiled", "numpy")
+}
 CONFIG = "config/test.yaml"
 UPDATE = os.environ.get("BACKPROPLAB_UPDATE_GOLDEN", "") not in ("", "0")
 
 
-def golden() -> dict:
-    if not GOLDEN.exists():
-        pytest.fail(f"{GOLDEN} is missing; regenerate it: see {Path(__file__).name}'s docstring")
-    return json.loads(GOLDEN.read_text())
+def golden(engine: str = "compiled") -> dict:
+    path = GOLDEN[engine]
+    if not path.exists():
+        pytest.fail(f"{path} is missing; regenerate it: see {Path(__file__).name}'s docstring")
+    return json.loads(path.read_text())
 
 
 def assert_same(expected: dict, actual: dict, what: str) -> None:
@@ -327,17 +335,30 @@ def pipeline_digests(pipeline_results) -> dict:
     return digests.digest_tree(pipeline_results)
 
 
+def update(engine: str, tree: dict) -> None:
+    """Write ``tree`` as ``engine``'s golden digests (``BACKPROPLAB_UPDATE_GOLDEN=1``)."""
+    supported, why = numerics.canonical_supported()
+    path = GOLDEN[engine]
+    assert supported, f"not regenerating {path.name}: no canonical numerics here ({why})"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(digests.dumps(tree))
+    print(f"wrote {path} ({len(tree)} tables)")
+
+
 @pytest.mark.slow
-def test_the_pipeline_computes_the_golden_numbers(pipeline_digests):
+def test_the_pipeline_computes_the_golden_numbers(pipeline_digests, pipeline_results):
     assert digests.select(pipeline_digests, ["traces"]), "the pipeline wrote no traces"
+    engines = {
+        engine
+        for path in pipeline_results.glob("traces/*/runs/*.parquet")
+        for engine in pq.read_table(path, columns=["engine"]).column("engine").to_pylist()
+    }
+    assert engines == {"compiled"}, f"config/test.yaml's runs were trained by {engines}"
     if UPDATE:
-        supported, why = numerics.canonical_supported()
-        assert supported, f"not regenerating {GOLDEN.name}: no canonical numerics here ({why})"
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(digests.dumps(pipeline_digests))
-        print(f"wrote {GOLDEN} ({len(pipeline_digests)} tables)")
+        update("compiled", pipeline_digests)
         return
-    assert_same(golden(), pipeline_digests, f"pipeline on {CONFIG} vs {GOLDEN.name}")
+    name = GOLDEN["compiled"].name
+    assert_same(golden(), pipeline_digests, f"pipeline on {CONFIG} vs {name}")
 
 
 # -- (c) the replay -----------------------------------------------------------------------
@@ -352,18 +373,35 @@ def run_replay(results: Path, *options) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def replay_digests(tmp_path_factory) -> dict:
-    results = tmp_path_factory.mktemp("replay") / "results"
-    summary = run_replay(results)
+def replay_tree(tmp_path_factory, engine: str) -> dict:
+    results = tmp_path_factory.mktemp(f"replay-{engine}") / "results"
+    summary = run_replay(results, "--engine", engine)
     assert summary["numerics"]["profile"] in ("canonical", "native")
     return digests.digest_tree(results)
+
+
+@pytest.fixture(scope="module")
+def replay_digests(tmp_path_factory) -> dict:
+    return replay_tree(tmp_path_factory, "compiled")
 
 
 def test_the_replay_computes_the_golden_training_numbers(replay_digests):
     expected = golden()
     assert set(replay_digests) == set(expected), "the replay wrote other tables"
-    assert_same(expected, replay_digests, f"replay of {CONFIG} vs {GOLDEN.name}")
+    assert_same(expected, replay_digests, f"replay of {CONFIG} vs {GOLDEN['compiled'].name}")
+
+
+def test_the_numpy_engine_computes_its_golden_numbers(tmp_path_factory, replay_digests):
+    """The NumPy engine's replay: its own digests, which differ from the compiled
+    trainer's in the float columns of the traces (rounding), never in their shape."""
+    ours = replay_tree(tmp_path_factory, "numpy")
+    if UPDATE:
+        update("numpy", ours)
+    expected = golden("numpy")
+    assert set(ours) == set(expected) == set(replay_digests), "other tables"
+    assert_same(expected, ours, f"NumPy engine replay of {CONFIG} vs {GOLDEN['numpy'].name}")
+    for table, entry in ours.items():
+        assert entry["rows"] == replay_digests[table]["rows"], table
 
 
 @pytest.mark.slow

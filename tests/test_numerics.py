@@ -43,9 +43,12 @@ def test_each_profile_sets_its_environment(monkeypatch):
     # Where the pin cannot apply, a pin inherited from elsewhere (a login node's
     # environment exported to a SLURM job) is removed: Haswell kernels would crash here.
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
-    monkeypatch.delenv("NPY_DISABLE_CPU_FEATURES", raising=False)
+    monkeypatch.setenv("NUMBA_CPU_NAME", "haswell")
+    for name in ("NPY_DISABLE_CPU_FEATURES", "NUMBA_CPU_FEATURES"):
+        monkeypatch.delenv(name, raising=False)
     unsupported = numerics.environment("canonical", supported=False)
-    assert unsupported == one_thread | {"OPENBLAS_CORETYPE": None}
+    assert unsupported == one_thread | {"OPENBLAS_CORETYPE": None, "NUMBA_CPU_NAME": None}
+    monkeypatch.delenv("NUMBA_CPU_NAME")
     # ...but an administrator's own choice of another kernel is left alone.
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Zen")
     assert numerics.environment("canonical", supported=False) == one_thread

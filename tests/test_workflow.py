@@ -119,9 +119,43 @@ def test_adding_a_seed_reruns_only_its_experiment(workdir):
         "experiment=encoder, block=loss-mse-c0",
     }, jobs
     assert not [j for j in jobs if "moons" in j[1] or "mazur" in j[1]], jobs
+    assert "compile_trainer" not in {rule for rule, _ in jobs}, "the build is redone"
     _snakemake(workdir, "--configfile", "config/more.yaml")
     for table, old in before.items():
         new = _read(workdir / "results/traces/encoder" / table)
         kept = new[new.run_id.isin(old.run_id.unique())].reset_index(drop=True)
         pd.testing.assert_frame_equal(kept, old.reset_index(drop=True), check_exact=True)
         assert new.run_id.str.endswith("seed=5").any()
+
+
+def _first_and_last_time(log_path) -> tuple[str, str]:
+    stamps = re.findall(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+) ", log_path.read_text(), re.M)
+    return stamps[0], stamps[-1]
+
+
+def test_the_compiled_trainer_is_built_once_before_any_training_job(workdir):
+    """Rule compile_trainer fills numba's cache, then every training job loads the kernel
+    (none compiles it) and trains with it, and the run tables say so."""
+    record = (workdir / "results" / "engine" / "compiled_trainer.json").read_text()
+    assert '"numba_cpu"' in record
+    _, built = _first_and_last_time(workdir / "logs" / "compile" / "compiled_trainer.log")
+    train_logs = sorted((workdir / "logs" / "train").glob("*/*.log"))
+    assert len(train_logs) == 5
+    for path in train_logs:
+        started, _ = _first_and_last_time(path)
+        assert started > built, f"{path.name} started before the build ended"
+        assert "with the compiled engine" in path.read_text(), path
+    runs = pd.read_parquet(workdir / "results" / "traces" / "encoder" / "runs")
+    assert set(runs.engine) == {"compiled"}
+    meta = traces.read_metadata(workdir / "results/traces/encoder/runs/loss-mse-c0.parquet")
+    assert meta["trainer"]["engine"] == "compiled"
+    assert meta["provenance"]["packages"]["numba"] != "not installed"
+
+
+def test_the_numpy_engine_retrains_every_block_and_builds_nothing(workdir):
+    config = yaml.safe_load((workdir / "config/test.yaml").read_text())
+    config["engine"] = "numpy"
+    (workdir / "config/numpy.yaml").write_text(yaml.safe_dump(config))
+    jobs = _scheduled(_snakemake(workdir, "-n", "--configfile", "config/numpy.yaml"))
+    rules = [rule for rule, _ in jobs]
+    assert rules.count("train") == 5 and "compile_trainer" not in rules, jobs

@@ -201,6 +201,7 @@ class Plan:
             "metrics": spec["metrics"],
             "trace": spec["trace"],
             "runs": [{"run_id": r.run_id, "lr": r.lr, "seed": r.seed} for r in blk.runs],
+            "engine": self.config["engine"],
         }
 
 

@@ -10,10 +10,11 @@ Two profiles (config key ``numerics``):
 
 ``canonical`` (default)
     On every x86-64 CPU with AVX2 and FMA: OpenBLAS's Haswell kernels, numpy's X86_V3
-    (AVX2 + FMA) loops, one BLAS thread. Every such CPU then computes the same bits, with
-    the locked package versions. On another CPU (ARM, x86-64 without AVX2) the pin cannot
-    be applied (forcing Haswell kernels there is an illegal instruction): the job runs with
-    the native kernels, says so in its log, and records ``native`` in its provenance.
+    (AVX2 + FMA) loops, one BLAS thread, and the compiled trainer built for Haswell.
+    Every such CPU then computes the same bits, with the locked package versions. On
+    another CPU (ARM, x86-64 without AVX2) the pin cannot be applied (forcing Haswell
+    kernels there is an illegal instruction): the job runs with the native kernels, says
+    so in its log, and records ``native`` in its provenance.
 ``native``
     The kernels the libraries pick for this CPU (and whatever the environment already
     asks of them), one BLAS thread. Faster on AVX-512; the bits are this CPU's.
@@ -54,6 +55,12 @@ PROFILES = ("canonical", "native")
 CANONICAL = {
     "OPENBLAS_CORETYPE": "Haswell",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
+    # The compiled trainer built for Haswell with its own features (an empty list, not
+    # this host's): the same machine code on every such CPU, so that one numba cache
+    # serves mixed cluster nodes and emulated CPUs. Its bits do not depend on the build
+    # (tests/test_compiled_trainer.py), only the cache's reuse does.
+    "NUMBA_CPU_NAME": "haswell",
+    "NUMBA_CPU_FEATURES": "",
 }
 CANONICAL_KERNEL = "Haswell"
 CANONICAL_DISPATCH = ("X86_V3",)

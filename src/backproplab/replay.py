@@ -16,7 +16,8 @@ What it is for: running the training under an emulator such as ``qemu-x86_64 -cp
 Haswell``, which emulates one process only (a process it starts runs natively on the
 host), to check that another CPU computes the same bits (``tests/cross_cpu``)::
 
-    python -m backproplab.replay CONFIG RESULTS_DIR [--numerics canonical|native] [--no-validation]
+    python -m backproplab.replay CONFIG RESULTS_DIR [--numerics canonical|native]
+                                 [--engine compiled|numpy] [--no-validation]
 
 The numerics profile is applied before numpy is imported: this module imports nothing
 that imports numpy at module level, and :func:`replay` imports the jobs only after
@@ -79,6 +80,7 @@ def replay(
     profile: str = "canonical",
     log=None,
     validation: bool = True,
+    engine: str | None = None,
 ) -> dict:
     """Generate every used data set and train every block of ``config_path``.
 
@@ -96,6 +98,9 @@ def replay(
         Called with one line of progress per step (default: print to stderr).
     validation : bool
         Also compute the validation stage's tables (``results_dir/validation/``).
+    engine : ``"compiled"`` or ``"numpy"``, optional
+        Train with this engine instead of the config's ``engine`` (the golden digests
+        hold both engines' numbers of one config).
 
     Returns
     -------
@@ -124,7 +129,10 @@ def replay(
         f"{provenance['numpy_dispatch']}; imports in {seconds['imports']:.2f} s"
     )
 
-    PLAN = plan(cfg.validate(cfg.load(config_path)))
+    config = cfg.load(config_path)
+    if engine is not None:
+        config = {**config, "engine": engine}
+    PLAN = plan(cfg.validate(config))
     results = Path(results_dir)
     files = []
     used = sorted({e.dataset for e in PLAN.experiments.values()})
@@ -172,10 +180,21 @@ def main(argv: list[str] | None = None) -> int:
         default="canonical",
         help="the numerics profile (default: canonical)",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("compiled", "numpy"),
+        help="train with this engine instead of the config's",
+    )
     parser.add_argument("--no-validation", action="store_true", help="data sets and traces only")
     args = parser.parse_args(argv)
     wall = time.perf_counter()
-    result = replay(args.config, args.results_dir, args.numerics, validation=not args.no_validation)
+    result = replay(
+        args.config,
+        args.results_dir,
+        args.numerics,
+        validation=not args.no_validation,
+        engine=args.engine,
+    )
     features = result["cpu_features"]
     summary = {
         "numerics": result["numerics"],

@@ -146,6 +146,7 @@ RUNS_SCHEMA = pa.schema(
         *_setting_fields(Model),
         *_setting_fields(Train),
         ("rng", pa.string()),
+        ("engine", pa.string()),
         ("status", pa.string()),
         ("diverged_epoch", pa.int64()),
         *((f"final_{m}", pa.float64()) for m in METRIC_COLUMNS),
@@ -232,6 +233,8 @@ def provenance(config_hash: str) -> dict:
         "pyarrow",
         "scikit-learn",
         "matplotlib",
+        "numba",
+        "llvmlite",
     ):
         try:
             packages[name] = version(name)

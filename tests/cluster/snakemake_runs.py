@@ -18,10 +18,11 @@ def snakemake(workdir, *args, env=None, timeout=900) -> str:
 
 def scheduled_jobs(dry_run: str) -> list[dict]:
     """The jobs a dry run lists that run something (they have outputs): each as a dict
-    with its ``rule`` and, as printed, its ``wildcards``, ``resources`` and ``threads``."""
+    with its ``rule`` and, as printed, its ``wildcards``, ``resources`` and ``threads``
+    (a rule with a ``group:`` is printed indented, under its group job)."""
     jobs = []
-    for block in re.split(r"^(?=(?:local)?rule \w+:$)", dry_run, flags=re.MULTILINE):
-        header = re.match(r"(?:local)?rule (\w+):$", block, flags=re.MULTILINE)
+    for block in re.split(r"^(?=\s*(?:local)?rule \w+:$)", dry_run, flags=re.MULTILINE):
+        header = re.match(r"\s*(?:local)?rule (\w+):$", block, flags=re.MULTILINE)
         if not header or not re.search(r"^\s+output: ", block, flags=re.MULTILINE):
             continue
         job = {"rule": header.group(1)}

@@ -32,6 +32,11 @@ def test_default_profile_holds_only_settings_that_suit_every_executor(root):
 def test_every_small_rule_is_grouped_for_slurm(root, workflow_copy):
     listing = snakemake(workflow_copy, "--configfile", CONFIG, "--list-rules")
     rules = set(re.findall(r"^(\w+)$", listing, flags=re.MULTILINE))
+    # One figure rule per experiment, each declaring group "figures" in figures.smk.
+    figures = {rule for rule in rules if rule.startswith("figures_")}
+    assert len(figures) == 3, rules
+    assert 'group:\n            "figures"' in (root / "workflow/rules/figures.smk").read_text()
+    rules -= figures
     slurm = _profile(root, "slurm")
     groups = slurm["groups"]
     assert set(groups) == rules - UNGROUPED, (
@@ -39,7 +44,7 @@ def test_every_small_rule_is_grouped_for_slurm(root, workflow_copy):
         f"{sorted(UNGROUPED)} (missing: {sorted(rules - UNGROUPED - set(groups))}, "
         f"unknown: {sorted(set(groups) - rules)})"
     )
-    assert set(slurm["group-components"]) == set(groups.values())
+    assert set(slurm["group-components"]) == {*groups.values(), "figures"}
 
 
 def test_every_job_asks_for_its_own_memory_and_wall_time(workflow_copy):
@@ -51,7 +56,8 @@ def test_every_job_asks_for_its_own_memory_and_wall_time(workflow_copy):
         *("--default-resources", f"mem_mb={sentinel}", f"runtime={sentinel}"),
     )
     jobs = scheduled_jobs(dry_run)
-    assert {job["rule"] for job in jobs} >= {"dataset", "train", "figure"}
+    assert {job["rule"] for job in jobs} >= {"dataset", "compile_trainer", "train", "report"}
+    assert any(job["rule"].startswith("figures_") for job in jobs)
     for job in jobs:
         asked = resources(job)
         assert sentinel not in (asked.get("mem_mb"), asked.get("runtime")), job

@@ -8,23 +8,30 @@ with ``cpuid`` themselves: no AVX-512), and the in-process replay
 trains config/test.yaml and computes its validation tables (gradient checks against
 central differences in long double, the worked examples with their rounding bands).
 Every digest must equal the golden one,
-tests/golden/test-config.json, which come from the real pipeline on this machine
-(tests/test_golden.py checks that the replay computes the pipeline's numbers).
+tests/golden/test-config.compiled.json, which come from the real pipeline on this machine
+(tests/test_golden.py checks that the replay computes the pipeline's numbers). The
+compiled trainer (the config's default engine) runs from numba's cache, built natively for
+Haswell by the canonical profile (a cache hit under emulation: no compiling in qemu); the
+NumPy engine's training (``--engine numpy``) must equal its own golden digests,
+tests/golden/test-config.numpy.json, on every model too.
 
 CPU models: ``Haswell`` (Intel, AVX2 + FMA, the canonical kernels' own CPU),
 ``EPYC-Rome`` (AMD Zen 2) and ``Skylake-Client`` (Intel, AVX2, no AVX-512). On Haswell
-the replay also runs with ``--numerics native`` (no pin at all): a real Haswell's own
-choice of kernels must compute the canonical bits, or the pin is not what it says.
+the replay also runs with ``--numerics native`` (no pin at all) and the NumPy engine: a
+real Haswell's own choice of kernels must compute the canonical bits, or the pin is not
+what it says.
 
 Opt-in (tests/cross_cpu/conftest.py), needs qemu-user (``apt-get install qemu-user``)::
 
     .venv/bin/python -m pytest -m crosscpu tests/cross_cpu -rA
 
 Wall time per replay, measured on a 2-core AMD EPYC (AVX-512) host with qemu 7.2 and
-numpy 2.4: Haswell 108 s, EPYC-Rome 107 s, Skylake-Client 109 s, of which 97 s are the
-references (seed 001's 33 replays of 1,000 epochs and Mazur's 10,000 steps, each epoch a
-round of Python calls, which emulation slows 30-fold); Haswell unpinned, training only,
-9 s (natively the whole replay takes 5 s). The whole module: 5 min 39 s. Each test
+numpy 2.4, sharing the machine with other work: Haswell 108 s, EPYC-Rome 106 s,
+Skylake-Client 146 s, of which 94-130 s are the references (seed 001's 33 replays of
+1,000 epochs and Mazur's 10,000 steps, each epoch a round of Python calls, which
+emulation slows 30-fold) and 2.4 s the first compiled training block (numba's import and
+the cached kernel's load); the NumPy engine's training, 8.3 s per CPU model (natively
+the whole replay takes 5 s). The whole module: 6 min 38 s. Each test
 prints its replay's wall time and steps (``-rA`` shows them).
 """
 
@@ -43,7 +50,8 @@ from backproplab import compare, digests, numerics
 pytestmark = pytest.mark.crosscpu
 
 ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = ROOT / "tests" / "golden" / "test-config.json"
+GOLDEN = ROOT / "tests" / "golden" / "test-config.compiled.json"
+GOLDEN_NUMPY = ROOT / "tests" / "golden" / "test-config.numpy.json"
 CONFIG = "config/test.yaml"
 CPU_MODELS = ["Haswell", "EPYC-Rome", "Skylake-Client"]
 TIMEOUT = 600  # seconds per replay; each takes about 10
@@ -79,14 +87,23 @@ def emulated(cpu: str, *args: str, timeout=TIMEOUT) -> subprocess.CompletedProce
     return proc
 
 
+def read_golden(path: Path) -> dict:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: see tests/golden/README.md")
+    expected = json.loads(path.read_text())
+    for kind in ("traces", "datasets", "validation"):
+        assert digests.select(expected, [kind]), f"{path} has no {kind} tables"
+    return expected
+
+
 @pytest.fixture(scope="module")
 def golden() -> dict:
-    if not GOLDEN.exists():
-        pytest.fail(f"{GOLDEN} is missing: see tests/golden/README.md")
-    expected = json.loads(GOLDEN.read_text())
-    for kind in ("traces", "datasets", "validation"):
-        assert digests.select(expected, [kind]), f"{GOLDEN} has no {kind} tables"
-    return expected
+    return read_golden(GOLDEN)
+
+
+@pytest.fixture(scope="module")
+def golden_numpy() -> dict:
+    return read_golden(GOLDEN_NUMPY)
 
 
 def test_the_venv_python_runs_under_qemu():
@@ -116,7 +133,8 @@ def replay_on(cpu: str, results: Path, profile: str, *options: str) -> tuple[dic
 @pytest.fixture(scope="module")
 def host_results(tmp_path_factory, golden) -> Path:
     """The same replay on this machine, unemulated: the golden numbers (checked), and the
-    tree the emulated finite-difference tables are compared with."""
+    tree the emulated finite-difference tables are compared with. It also builds the
+    compiled trainer into numba's cache (or loads it), so that no emulated run compiles."""
     results = tmp_path_factory.mktemp("host") / "results"
     cmd = [str(venv_python()), "-m", "backproplab.replay", CONFIG, str(results)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
@@ -182,9 +200,21 @@ def test_the_canonical_numbers_on(cpu, golden, host_results, tmp_path):
     check_digests(cpu, golden, tmp_path / "results", host_results)
 
 
-def test_a_haswell_computes_the_canonical_numbers_unpinned(golden, tmp_path):
+@pytest.mark.parametrize("cpu", CPU_MODELS)
+def test_the_numpy_engines_canonical_numbers_on(cpu, golden_numpy, host_results, tmp_path):
+    """The NumPy engine's training (no validation: it reads the traces the same way)."""
+    results = tmp_path / "results"
+    summary, _ = replay_on(cpu, results, "canonical", "--engine", "numpy", "--no-validation")
+    check_kernels(cpu, summary, "canonical")
+    check_digests(f"{cpu} (NumPy engine)", golden_numpy, results, None)
+
+
+def test_a_haswell_computes_the_canonical_numbers_unpinned(golden_numpy, tmp_path):
     """``native`` on an (emulated) Haswell: the libraries pick Haswell's kernels and
-    X86_V3 themselves, and compute the golden bits (training only, to save 100 s)."""
-    summary, _ = replay_on("Haswell", tmp_path / "results", "native", "--no-validation")
+    X86_V3 themselves, and the NumPy engine computes the golden bits (training only, to
+    save 100 s; the compiled trainer's build is not a library's choice but the profile's,
+    and unpinned numba would compile for the emulated CPU, minutes under qemu)."""
+    results = tmp_path / "results"
+    summary, _ = replay_on("Haswell", results, "native", "--engine", "numpy", "--no-validation")
     check_kernels("Haswell", summary, "native")
-    check_digests("Haswell (native)", golden, tmp_path / "results", None)
+    check_digests("Haswell (native)", golden_numpy, results, None)

@@ -66,6 +66,18 @@ def block_dataset(wildcards):
     return f"results/datasets/{PLAN.experiments[wildcards.experiment].dataset}.parquet"
 
 
+# The compiled trainer's numba cache, filled by rule compile_trainer before any training
+# job starts, so that parallel jobs load the kernel instead of each compiling it.
+COMPILED_TRAINER = "results/engine/compiled_trainer.json"
+
+
+def compiled_trainer(wildcards):
+    """Rule compile_trainer's record, if the config trains with the compiled trainer.
+    ancient(): the record only orders the jobs; remaking it reruns no training job by
+    its time (removing it reruns them all, as its rule then runs first)."""
+    return [ancient(COMPILED_TRAINER)] if PLAN.config["engine"] == "compiled" else []
+
+
 def trace_files(experiment, tables=TRACE_TABLES):
     """Every trace file of an experiment (all its blocks)."""
     blocks = PLAN.experiments[experiment].blocks
@@ -76,20 +88,51 @@ def trace_files(experiment, tables=TRACE_TABLES):
     ]
 
 
-def figure_inputs(wildcards):
-    """The trace tables (every block) and, if drawn, the data set of one figure."""
-    exp = PLAN.experiments[wildcards.experiment]
-    tables = FIGURES.figure_tables(wildcards.figure)
-    inputs = {t: trace_files(exp.name, [t]) for t in tables}
-    if FIGURES.needs_dataset(wildcards.figure):
+# The experiments that draw figures (rules figures_<experiment>, in figures.smk).
+FIGURED_EXPERIMENTS = [
+    name for name, e in PLAN.experiments.items() if e.spec["figures"]
+]
+
+
+def experiment_figure_inputs(experiment):
+    """What an experiment's figures read, named for the rule's input: each trace table
+    one of them reads (every block) and, if one draws it, the data set."""
+    exp = PLAN.experiments[experiment]
+    kinds = exp.spec["figures"]
+    read = {t for kind in kinds for t in FIGURES.figure_tables(kind)}
+    inputs = {t: trace_files(experiment, [t]) for t in TRACE_TABLES if t in read}
+    if any(FIGURES.needs_dataset(kind) for kind in kinds):
         inputs["dataset"] = f"results/datasets/{exp.dataset}.parquet"
     return inputs
 
 
-def figure_spec(wildcards):
-    """A figure's kind, options and experiment as canonical JSON (its job's params)."""
-    exp = PLAN.experiments[wildcards.experiment]
-    return canonical_json(FIGURES.figure_spec(exp, wildcards.figure, PLAN.config))
+def experiment_figure_outputs(experiment):
+    """Each figure's PNG (in the Snakemake report), PDF and JSON, named {kind}_{suffix}."""
+    outputs = {}
+    for kind in PLAN.experiments[experiment].spec["figures"]:
+        stem = f"results/figures/{experiment}/{kind}"
+        outputs[f"{kind}_png"] = report(
+            f"{stem}.png",
+            caption="../report/figure.rst",
+            category=experiment,
+            labels={"figure": kind, "format": "PNG"},
+        )
+        outputs[f"{kind}_pdf"] = f"{stem}.pdf"
+        outputs[f"{kind}_json"] = f"{stem}.json"
+    return outputs
+
+
+def experiment_figure_specs(experiment):
+    """Each figure's kind, options and experiment, as canonical JSON (the job's params:
+    a change of one figure's options redraws its experiment's figures)."""
+    exp = PLAN.experiments[experiment]
+    specs = {k: FIGURES.figure_spec(exp, k, PLAN.config) for k in exp.spec["figures"]}
+    return canonical_json(specs)
+
+
+def experiment_figure_about(experiment):
+    """What each of an experiment's figure kinds draws (the report caption's text)."""
+    return {k: FIGURES.ABOUT[k] for k in PLAN.experiments[experiment].spec["figures"]}
 
 
 def figure_files(experiment, suffixes=("png", "pdf", "json")):

@@ -1,6 +1,7 @@
 rule train:
     input:
         dataset=block_dataset,
+        compiled_trainer=compiled_trainer,
     output:
         runs="results/traces/{experiment}/runs/{block}.parquet",
         metrics="results/traces/{experiment}/metrics/{block}.parquet",

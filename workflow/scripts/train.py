@@ -9,4 +9,6 @@ sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
 
 from backproplab.training import job as train_job  # noqa: E402
 
-train_job.train_block(json.loads(sm.params.block), sm.input.dataset, dict(sm.output.items()))
+train_job.train_block(
+    json.loads(sm.params.block), sm.input.dataset, dict(sm.output.items()), threads=sm.threads
+)

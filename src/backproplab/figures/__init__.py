@@ -3,23 +3,27 @@ per family (curves, parameters, boundaries, gradients, sweeps, network, perturba
 
 Every kind takes the traces of one experiment (:class:`data.Data`) and its options
 (:class:`data.Context`) and returns ``(figure, caption, facts)``; :func:`render` saves the
-figure as PNG and PDF and the caption and facts as JSON, for the report. The kinds and
+figure as PNG and PDF and the caption and facts as JSON, for the report, and
+:func:`render_experiment` draws every figure of one experiment in one process (the
+workflow's job per experiment), each trace file read once. The kinds and
 what they read are listed in :mod:`.catalog`, which the workflow imports at parse time
 (this package imports matplotlib only when a figure is rendered).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
 import math
 from pathlib import Path
 
+from .. import traces
 from ..traces import atomic_path
 from .catalog import KINDS, check, figure_spec
 
-__all__ = ["KINDS", "check", "figure_spec", "render"]
+__all__ = ["KINDS", "check", "figure_spec", "render", "render_experiment"]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ def _not_drawn(ctx, exc):
     return fig, caption, {}
 
 
-def render(spec: dict, inputs: dict, out: dict) -> dict:
+def render(spec: dict, inputs: dict, out: dict, read=None) -> dict:
     """Draw one figure and write ``out["png"]``, ``out["pdf"]`` and ``out["json"]``.
 
     Parameters
@@ -69,6 +73,8 @@ def render(spec: dict, inputs: dict, out: dict) -> dict:
         Parquet files of that table; ``dataset`` -> its data set, for kinds that draw it.
     out : dict
         Paths for ``png``, ``pdf`` and ``json``.
+    read : callable, optional
+        Reads a trace file (see :class:`data.Data`).
 
     Returns
     -------
@@ -91,7 +97,7 @@ def render(spec: dict, inputs: dict, out: dict) -> dict:
     )
     files = {k: [v] if isinstance(v, str | Path) else list(v) for k, v in inputs.items()}
     dataset = files.pop("dataset", [None])[0]
-    data = Data(files, dataset, ctx)
+    data = Data(files, dataset, ctx, read)
     function = getattr(importlib.import_module(f".{kind.module}", __name__), kind.function)
     with style.style():
         try:
@@ -113,3 +119,32 @@ def render(spec: dict, inputs: dict, out: dict) -> dict:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
     log.info("drew %s/%s: %s", ctx.experiment, ctx.kind, caption)
     return record
+
+
+def render_experiment(specs: dict, inputs: dict, out: dict) -> list[dict]:
+    """Draw every figure of one experiment, in this process, each into its own files.
+
+    Parameters
+    ----------
+    specs : dict
+        Figure kind -> :func:`catalog.figure_spec` (one experiment's figures).
+    inputs : dict
+        As for :func:`render`: every trace table any of the figures reads, and the data
+        set if one draws it; each figure gets the tables its kind reads.
+    out : dict
+        ``{kind}_png``, ``{kind}_pdf`` and ``{kind}_json`` for every kind of ``specs``.
+
+    Returns
+    -------
+    list of dict
+        :func:`render`'s records, in the order of ``specs``.
+    """
+    # Shared by the figures: pandas copies on write, so no figure sees another's changes.
+    read = functools.cache(traces.read_frame)
+    records = []
+    for kind, spec in specs.items():
+        wanted = [*KINDS[kind].tables, *(["dataset"] if KINDS[kind].dataset else [])]
+        files = {name: inputs[name] for name in wanted}
+        paths = {suffix: out[f"{kind}_{suffix}"] for suffix in ("png", "pdf", "json")}
+        records.append(render(spec, files, paths, read))
+    return records

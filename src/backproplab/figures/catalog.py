@@ -111,6 +111,75 @@ KINDS: dict[str, Kind] = {
     ),
 }
 
+#: What each kind draws, whatever the experiment: its caption in the Snakemake report
+#: (workflow/report/figure.rst); each figure's own caption says what its data show.
+ABOUT: dict[str, str] = {
+    "learning_curves": (
+        "Metrics against epoch: each variant and learning rate as the mean over seeds with a "
+        "band (its extent is named in the legend), each seed as a thin line."
+    ),
+    "loss_comparison": (
+        "Two variants that train different losses: their own losses on one axis for one seed, "
+        "as seed 000 compared them, beside a metric recorded for both."
+    ),
+    "weights": (
+        "Weight trajectories of one run: per layer, one panel per receiving unit, one line per "
+        "sending unit."
+    ),
+    "biases": ("Bias trajectories of one run, one panel per layer, one line per unit."),
+    "hidden_code": (
+        "A hidden layer's activation for every training pattern against epoch, one heatmap per "
+        "hidden unit."
+    ),
+    "dataset": ("The data set: training samples filled, test samples hollow, coloured by class."),
+    "decision_boundary": (
+        "The decision boundary of one run per variant, recomputed from its recorded parameters,"
+        " with the data on it."
+    ),
+    "boundary_epochs": (
+        "The decision boundary at several recorded epochs, one row per variant; the epochs are "
+        "chosen where the boundary moves (log-spaced by default, or where the training accuracy"
+        " changes: the figure's caption says which)."
+    ),
+    "predictions": (
+        "Real against predicted classes on the training and the test data, with the split's "
+        "loss in each title."
+    ),
+    "gradient_flow": (
+        "Per layer (numbered from 1 at the input, as seed 001 numbers them), the weight norm, "
+        "the gradient norm and their ratio at one epoch, beside the values seed 001 printed "
+        "when the run is its run."
+    ),
+    "norms": (
+        "Per-layer weight norm, gradient norm and their ratio against epoch, mean over seeds "
+        "with a band."
+    ),
+    "lr_sensitivity": (
+        "A final metric against learning rate, one line per variant; diverged runs are marked. "
+        "Variants that train different losses are compared on a metric every run records "
+        "(accuracy by default), never on their losses."
+    ),
+    "sweep_heatmap": (
+        "A final metric over learning rate and variant, the mean over seeds in each cell, with "
+        "counts of diverged runs. Variants that train different losses are compared on a metric"
+        " every run records (accuracy by default), never on their losses."
+    ),
+    "network_diagram": (
+        "The network with every weight and bias, before training and after a given number of "
+        "updates."
+    ),
+    "ulp_fanout": (
+        "How one-ulp changes of single initial weights fan out over training, retrained by the "
+        "run's engine; the reported epochs are numbered on their lines and relative changes "
+        "read as percentages (910% is 9.1 times the loss)."
+    ),
+    "composite": (
+        "A seed's figure as the seed shows it: several panels of one run in one image (seed "
+        "001's data, decision boundary, log loss and accuracy; seed 002's loss over the real "
+        "and predicted classes)."
+    ),
+}
+
 #: Panels of a composite figure that draw the input plane (the others are metrics).
 PLANE_PANELS = ("dataset", "decision_boundary", "predictions")
 

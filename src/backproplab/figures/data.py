@@ -97,17 +97,21 @@ class Data:
     dataset : path, optional
         The experiment's data set (``results/datasets/{name}.parquet``).
     ctx : Context
+    read : callable, optional
+        Reads one trace file as a DataFrame (default :func:`traces.read_frame`); the
+        figures of one job share a cached reader, each file then read once.
     """
 
-    def __init__(self, files: dict[str, Sequence[str | Path]], dataset, ctx: Context):
+    def __init__(self, files: dict[str, Sequence[str | Path]], dataset, ctx: Context, read=None):
         self.files = {k: [Path(p) for p in v] for k, v in files.items()}
         self.dataset_path = Path(dataset) if dataset else None
         self.ctx = ctx
+        self.read = read or traces.read_frame
 
     def _read(self, table: str) -> pd.DataFrame:
         if table not in self.files:
             raise FigureError(f"{self.ctx.where}: the rule gave no {table} trace files")
-        frames = [traces.read_frame(p) for p in self.files[table]]
+        frames = [self.read(p) for p in self.files[table]]
         return _strings(pd.concat(frames, ignore_index=True))
 
     @cached_property

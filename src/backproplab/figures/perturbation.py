@@ -1,9 +1,10 @@
 """Why no reimplementation can match a notebook's later digits: one-ulp nudges of single
-initial weights, retrained with the engine, and how far their losses drift apart.
+initial weights, retrained with the run's engine, and how far their losses drift apart.
 
 The run's recorded initial parameters (its trace at epoch 0) are copied once per nudge,
 one first-layer weight moved by ``ulps`` units in the last place, and the copies are
-trained with the run's own settings beside an unperturbed copy. That copy must reproduce
+trained with the run's own settings and engine (the run table's ``engine``: the
+compiled trainer or the NumPy engine) beside an unperturbed copy. That copy must reproduce
 the recorded loss curve to the bit; the figure says whether it did.
 """
 
@@ -13,12 +14,14 @@ import numpy as np
 import threadpoolctl
 from matplotlib.lines import Line2D
 
-from ..engine import train
+from ..training.trainer import train_with
 from . import style
 from .curves import epoch_label
 from .data import Context, Data, FigureError
 
 __all__ = ["nudge", "ulp_fanout"]
+
+_ENGINE_TEXT = {"compiled": "the compiled trainer", "numpy": "the NumPy engine"}
 
 
 def nudge(value: float, ulps: int) -> float:
@@ -31,13 +34,14 @@ def nudge(value: float, ulps: int) -> float:
 
 
 def _retrain(data: Data, run, params, epochs: int):
-    """Train ``params`` (R copies) with ``run``'s own settings, as its training job did."""
+    """Train ``params`` (R copies) with ``run``'s own settings and engine, as its
+    training job did."""
     X, Y = data.dataset.part("train")
     R = params[0][0].shape[0]
     settings = data.train_settings(run).engine_args() | {"epochs": epochs}
     # One BLAS thread, as the training jobs use: sums then round the same way.
     with threadpoolctl.threadpool_limits(1):
-        result = train(
+        result = train_with(run["engine"])(
             data.mlp(run),
             params,
             X,
@@ -151,7 +155,8 @@ def ulp_fanout(data: Data, ctx: Context):
     caption = (
         f"Each line retrains run {run['run_id']} from its recorded initial weights with one "
         f"layer-{layer} weight (layers counted from 0 at the input, as the figure's layer "
-        f"option counts them) moved by {ulps:+d} ulp (the engine, the run's own settings) "
+        f"option counts them) moved by {ulps:+d} ulp ({_ENGINE_TEXT[run['engine']]}, the "
+        f"run's own settings) "
         f"and shows the relative difference of its loss from the unperturbed run. Largest "
         f"relative difference over the {len(entries)} nudges (a percentage of the loss "
         f"from 0.1% up, 910% being 9.1 times the loss; below, the fraction itself): "

@@ -25,17 +25,21 @@ def report_spec(plan: Plan) -> dict:
 
 def benchmark_files(plan: Plan) -> list[str]:
     """The benchmark files a full run of ``plan`` writes in the stages this package
-    names (training, figures, report), stage by stage. The validation stage's are found
+    names (the compiled trainer's build, training, figures one per experiment, report),
+    stage by stage. The validation stage's are found
     by :data:`BENCHMARK_GLOBS` instead, so that its rules may name theirs freely."""
-    files = [
+    files = []
+    if plan.config["engine"] == "compiled":
+        files.append("logs/compile/compiled_trainer.benchmark.tsv")
+    files += [
         f"logs/train/{e.name}/{b.name}.benchmark.tsv"
         for e in plan.experiments.values()
         for b in e.blocks
     ]
     files += [
-        f"logs/figures/{e.name}/{kind}.benchmark.tsv"
+        f"logs/figures/{e.name}.benchmark.tsv"
         for e in plan.experiments.values()
-        for kind in e.spec["figures"]
+        if e.spec["figures"]
     ]
     files.append("logs/report/index.benchmark.tsv")
     return files

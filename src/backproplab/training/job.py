@@ -16,9 +16,10 @@ import pyarrow as pa
 import threadpoolctl
 
 from .. import datasets, traces
-from ..engine import TraceState, train
+from ..engine import TraceState
 from ..experiments import digest
 from ..settings import TENSORS, Model, Schedule, Trace, Train
+from . import trainer as trainers
 
 __all__ = ["initial_params", "train_block"]
 
@@ -161,7 +162,7 @@ def _metric_columns(values: dict, n: int, prefix: str = "") -> dict:
     }
 
 
-def _run_rows(spec: dict, model: Model, tr: Train, result) -> pa.Table:
+def _run_rows(spec: dict, model: Model, tr: Train, engine: str, result) -> pa.Table:
     """The run table: the runs' identity and settings, status, and final metrics."""
     runs = spec["runs"]
     n = len(runs)
@@ -177,6 +178,7 @@ def _run_rows(spec: dict, model: Model, tr: Train, result) -> pa.Table:
         **model.columns(n),
         **tr.columns(n),
         "rng": [spec["rng"]] * n,
+        "engine": [engine] * n,
         "status": result.status,
         "diverged_epoch": pa.array(result.diverged_epoch, pa.int64()),
         **_metric_columns(final, n, "final_"),
@@ -209,7 +211,9 @@ def _metrics_table(spec: dict, history: dict, diverged: list) -> pa.Table:
     return _table(columns, traces.METRICS_SCHEMA)
 
 
-def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]) -> None:
+def train_block(
+    spec: dict, dataset_path: str | Path, out: dict[str, str | Path], threads: int = 1
+) -> None:
     """Train one block of runs and write its four trace tables.
 
     Parameters
@@ -220,6 +224,9 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
         The block's data set (``results/datasets/{name}.parquet``).
     out : dict
         Paths for ``runs``, ``metrics``, ``state`` and ``norms``.
+    threads : int
+        The compiled trainer's threads (the NumPy engine always uses one BLAS thread);
+        no thread count changes a bit.
     """
     ds = datasets.read_parquet(dataset_path)
     X, Y = ds.part("train")
@@ -228,6 +235,15 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
     schedule = Trace.from_mapping(spec["trace"]).schedule(tr.epochs)
     mlp = model.mlp()
     params = _init_params(spec, model)
+    engine_args = tr.engine_args()
+    trainer = trainers.select(
+        spec["engine"], mlp, params, X, Y, threads=threads, eval_sets=eval_sets, **engine_args
+    )
+    if trainer.fallback:
+        log.warning(
+            "the compiled trainer does not cover this block (%s): training with the NumPy engine",
+            trainer.fallback,
+        )
     run_ids = [r["run_id"] for r in spec["runs"]]
     # The metric columns this block records (the rest are typed nulls; traces.read_frame
     # leaves them out), in the schema's order.
@@ -236,10 +252,16 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
     meta = {
         "provenance": traces.provenance(digest(spec)),
         "block": spec,
+        "trainer": trainer.provenance(),
         "metric_columns": [m for m in traces.METRIC_COLUMNS if m in recorded],
     }
     log.info(
-        "training %d runs of %s for %d epochs on %d samples", len(run_ids), mlp, tr.epochs, len(X)
+        "training %d runs of %s for %d epochs on %d samples with the %s engine",
+        len(run_ids),
+        mlp,
+        tr.epochs,
+        len(X),
+        trainer.engine,
     )
     started = time.perf_counter()
     state_schema, norms_schema = traces.STATE_SCHEMA, traces.NORMS_SCHEMA
@@ -250,7 +272,7 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
         traces.TraceWriter(out["norms"], norms_schema, meta) as norms,
     ):
         recorder = _StateRecorder(schedule, spec, state, norms)
-        result = train(
+        result = trainer.train(
             mlp,
             params,
             X,
@@ -262,7 +284,7 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
             metrics_every=schedule.trace.metrics_every,
             trace_at=schedule.hook_epochs(),
             on_trace=recorder,
-            **tr.engine_args(),
+            **engine_args,
         )
     log.info(
         "trained in %.2f s; status: %s",
@@ -280,4 +302,4 @@ def train_block(spec: dict, dataset_path: str | Path, out: dict[str, str | Path]
     traces.write_table(
         out["metrics"], _metrics_table(spec, result.history, result.diverged_epoch), meta
     )
-    traces.write_table(out["runs"], _run_rows(spec, model, tr, result), meta)
+    traces.write_table(out["runs"], _run_rows(spec, model, tr, trainer.engine, result), meta)

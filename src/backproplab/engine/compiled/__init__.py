@@ -14,6 +14,6 @@ Importing this package does not import numba; the first call does.
 """
 
 from .trainer import NotSupported, Support, supports, train_compiled
-from .warm import warm
+from .warm import warm, write_warm_record
 
-__all__ = ["NotSupported", "Support", "supports", "train_compiled", "warm"]
+__all__ = ["NotSupported", "Support", "supports", "train_compiled", "warm", "write_warm_record"]

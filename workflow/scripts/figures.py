@@ -1,4 +1,4 @@
-"""Draw one figure into its PNG, PDF and JSON (rule figure)."""
+"""Draw every figure of one experiment into its PNG, PDF and JSON (rules figures_*)."""
 
 import json
 
@@ -9,4 +9,6 @@ sm = jobs.start(snakemake)  # noqa: F821 (injected by the script directive)
 
 from backproplab import figures  # noqa: E402
 
-figures.render(json.loads(sm.params.spec), dict(sm.input.items()), dict(sm.output.items()))
+figures.render_experiment(
+    json.loads(sm.params.specs), dict(sm.input.items()), dict(sm.output.items())
+)
