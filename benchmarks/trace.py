@@ -63,6 +63,7 @@ import backproplab as bpl
 from backproplab import config as cfg
 from backproplab import datasets
 from backproplab.experiments import canonical_json, plan
+from backproplab.settings import Model
 from backproplab.training import job as train_job
 from backproplab.training.trainer import train_with
 
@@ -135,9 +136,8 @@ class Block:
         ds = datasets.read_parquet(self.dataset)
         self.X, self.Y = ds.part("train")
         self.eval_sets = {"test": ds.part("test")} if (ds.split == "test").any() else {}
-        m = spec["model"]
-        self.mlp = bpl.MLP(m["sizes"], m["activations"], m["loss"])
-        self.params = train_job._init_params(spec, self.mlp)
+        self.mlp = Model.from_mapping(spec["model"]).mlp()
+        self.params = train_job.initial_params(spec)
         tr = spec["train"]
         self.epochs = tr["epochs"]
         self.kwargs = {

@@ -86,3 +86,22 @@ def test_row_reductions_of_a_run_do_not_depend_on_the_other_runs():
     for r in (0, 17, 49):
         np.testing.assert_array_equal(row_max(z)[r], row_max(z[r : r + 1])[0])
         np.testing.assert_array_equal(row_sum(z)[r], row_sum(z[r : r + 1])[0])
+
+
+@pytest.mark.parametrize("k", [2, 10, 40])
+def test_cross_entropy_from_the_softmax_rows_is_the_same_to_the_bit(k):
+    # The training loop lets the softmax keep each sample's maximum and sum of
+    # exp(z - max) for the cross-entropy, instead of exponentiating z twice.
+    from backproplab.engine import make_loss
+
+    z = RNG.normal(scale=30.0, size=(5, 33, k))
+    z[1, 4] = 800.0  # rows whose exp would overflow unshifted
+    y = np.eye(k)[RNG.integers(0, k, 33)]
+    y[3] = 0.25  # a row of soft targets
+    rows = (np.empty((5, 33, 1)), np.empty((5, 33, 1)))
+    softmax, ce = make_activation("softmax"), make_loss("cross_entropy")
+    a = softmax.forward(z, rows=rows)
+    np.testing.assert_array_equal(a, softmax.forward(z))
+    np.testing.assert_array_equal(rows[0], row_max(z))
+    kept = ce.value(z, a, y, scratch=np.empty_like(z), rows=rows)
+    assert kept.tobytes() == ce.value(z, a, y).tobytes()

@@ -34,8 +34,15 @@ class Activation:
 
     name: str = field(init=False, default="")
 
-    def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Return ``a = f(z)``, same shape as ``z``, written into ``out`` if given."""
+    def forward(
+        self, z: np.ndarray, out: np.ndarray | None = None, rows: tuple | None = None
+    ) -> np.ndarray:
+        """Return ``a = f(z)``, same shape as ``z``, written into ``out`` if given.
+
+        ``rows``, if given, is a pair of ``(R, n, 1)`` arrays where a softmax keeps each
+        sample's maximum of ``z`` and sum of ``exp(z - max)``, for the cross-entropy to
+        reuse (:meth:`Loss.value`); elementwise activations ignore it.
+        """
         raise NotImplementedError
 
     def backward(
@@ -61,7 +68,7 @@ class Activation:
 class Identity(Activation):
     name: str = field(init=False, default="identity")
 
-    def forward(self, z, out=None):
+    def forward(self, z, out=None, rows=None):
         return z
 
     def backward(self, z, a, grad_a, out=None):
@@ -72,7 +79,7 @@ class Identity(Activation):
 class Sigmoid(Activation):
     name: str = field(init=False, default="sigmoid")
 
-    def forward(self, z, out=None):
+    def forward(self, z, out=None, rows=None):
         # 1 / (1 + exp(-z)), within 3 ulp of the true value wherever it is a normal
         # float: exp(-z) is exact to an ulp and the two roundings after it are relative.
         # The argument is capped at 709 (exp's largest finite result) so that no overflow
@@ -105,7 +112,7 @@ class Tanh(Activation):
 
     name: str = field(init=False, default="tanh")
 
-    def forward(self, z, out=None):
+    def forward(self, z, out=None, rows=None):
         t = np.abs(z, out=out)
         t *= -2.0
         np.exp(t, out=t)
@@ -125,7 +132,7 @@ class Tanh(Activation):
 class ReLU(Activation):
     name: str = field(init=False, default="relu")
 
-    def forward(self, z, out=None):
+    def forward(self, z, out=None, rows=None):
         return np.maximum(z, 0.0, out=out)
 
     def backward(self, z, a, grad_a, out=None):
@@ -149,7 +156,7 @@ class LeakyReLU(Activation):
         if not (0.0 <= self.slope < 1.0) or not np.isfinite(self.slope):
             raise ValueError(f"leaky_relu slope must be in [0, 1), got {self.slope!r}")
 
-    def forward(self, z, out=None):
+    def forward(self, z, out=None, rows=None):
         # max(z, slope z) is leaky ReLU for slope < 1, and ~3x faster than np.where.
         out = np.multiply(z, self.slope, out=out)
         return np.maximum(z, out, out=out)
@@ -174,12 +181,13 @@ class Softmax(Activation):
 
     name: str = field(init=False, default="softmax")
 
-    def forward(self, z, out=None):
+    def forward(self, z, out=None, rows=None):
         # Shifted by the row maximum, so that no exp overflows (scipy.special.softmax's
         # algorithm, with out= and fast row reductions).
-        out = np.subtract(z, row_max(z), out=out)
+        zmax, sums = rows or (None, None)
+        out = np.subtract(z, row_max(z, out=zmax), out=out)
         np.exp(out, out=out)
-        out /= row_sum(out)
+        out /= row_sum(out, out=sums)
         return out
 
     def backward(self, z, a, grad_a, out=None):

@@ -45,9 +45,19 @@ class Loss:
     output: str | None = None
 
     def value(
-        self, z: np.ndarray, a: np.ndarray, y: np.ndarray, scratch: np.ndarray | None = None
+        self,
+        z: np.ndarray,
+        a: np.ndarray,
+        y: np.ndarray,
+        scratch: np.ndarray | None = None,
+        rows: tuple | None = None,
     ) -> np.ndarray:
-        """Loss per run, shape ``(R,)``; ``scratch`` is an optional ``(R, n, k)`` buffer."""
+        """Loss per run, shape ``(R,)``; ``scratch`` is an optional ``(R, n, k)`` buffer.
+
+        ``rows`` is what a softmax output kept of ``z`` (see
+        :meth:`~backproplab.engine.activations.Activation.forward`), if anything: the
+        cross-entropy reuses it instead of exponentiating ``z`` again.
+        """
         raise NotImplementedError
 
     def grad_a(self, a: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -65,7 +75,7 @@ class Loss:
 class MeanSquaredError(Loss):
     name: str = "mse"
 
-    def value(self, z, a, y, scratch=None):
+    def value(self, z, a, y, scratch=None, rows=None):
         d = np.subtract(a, y, out=scratch)
         return _total(np.square(d, out=d)) / (d.shape[-2] * d.shape[-1])
 
@@ -80,7 +90,7 @@ class MeanSquaredError(Loss):
 class HalfSumSquaredError(Loss):
     name: str = "half_sse"
 
-    def value(self, z, a, y, scratch=None):
+    def value(self, z, a, y, scratch=None, rows=None):
         d = np.subtract(a, y, out=scratch)
         return _total(np.square(d, out=d)) * (0.5 / a.shape[-2])
 
@@ -95,7 +105,7 @@ class BinaryCrossEntropy(Loss):
     name: str = "bce"
     output: str | None = "sigmoid"
 
-    def value(self, z, a, y, scratch=None):
+    def value(self, z, a, y, scratch=None, rows=None):
         # -(y log s(z) + (1-y) log(1-s(z))) = softplus(z) - y z, finite for any finite z.
         s = np.logaddexp(0.0, z, out=scratch)
         s -= y * z
@@ -113,14 +123,18 @@ class CrossEntropy(Loss):
     name: str = "cross_entropy"
     output: str | None = "softmax"
 
-    def value(self, z, a, y, scratch=None):
+    def value(self, z, a, y, scratch=None, rows=None):
         # -sum_k y_k log softmax_k(z) = sum_k y_k logsumexp(z) - sum_k y_k z_k; logsumexp
         # is shifted by the max, so no exp overflows and no log(0) is taken.
         n = a.shape[-2]
-        zmax = row_max(z)
-        s = np.subtract(z, zmax, out=scratch)
-        np.exp(s, out=s)
-        lse = np.log(row_sum(s))
+        if rows is None:
+            zmax = row_max(z)
+            s = np.subtract(z, zmax, out=scratch)
+            np.exp(s, out=s)
+            sums = row_sum(s)
+        else:
+            (zmax, sums), s = rows, scratch
+        lse = np.log(sums)
         lse += zmax
         lse *= row_sum(y)
         weighted = _total(lse)

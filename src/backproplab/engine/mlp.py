@@ -4,12 +4,14 @@ One :class:`MLP` serves a whole block of runs. Parameters are a list with one ``
 pair per layer, stacked over runs: ``W`` has shape ``(R, n_in, n_out)`` and ``b`` shape
 ``(R, n_out)``. Inputs ``X`` are ``(n, n_in)`` (shared by every run) or ``(R, n, n_in)``
 (one mini-batch per run). Nothing here mutates its arguments.
+
+The training loop passes a :class:`~backproplab.engine.workspace.Workspace`: the same
+arithmetic, written into buffers it reuses every epoch instead of new arrays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,8 +23,10 @@ from .initializers import (
     make_init_scheme,
 )
 from .losses import Loss, make_loss
+from .rows import sample_sum
+from .workspace import NO_BUFFERS, FlatLayout, Workspace
 
-__all__ = ["MLP", "Params", "Workspace", "accuracy", "as_targets", "stack_runs"]
+__all__ = ["MLP", "FlatLayout", "Params", "accuracy", "as_targets", "stack_runs"]
 
 Params = list[tuple[np.ndarray, np.ndarray]]
 
@@ -149,40 +153,40 @@ class MLP:
         return a[-1]
 
     def forward_cache(
-        self, params: Params, X: np.ndarray
+        self, params: Params, X: np.ndarray, *, buffers: Workspace | None = None
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Pre-activations and activations of every layer.
+        """Pre-activations and activations of every layer: ``z = a_prev @ W + b`` and
+        ``a = activation(z)``, layer after layer.
+
+        Parameters
+        ----------
+        params : list of (W, b)
+            ``W`` of shape ``(R, n_in, n_out)``, ``b`` of shape ``(R, n_out)``.
+        X : ndarray, shape ``(n, sizes[0])`` or ``(R, n, sizes[0])``
+        buffers : Workspace, optional
+            Arrays to write ``z`` and ``a`` into (the training loop's, reused every
+            epoch), and how to compute the first layer. With them, ``params`` and ``X``
+            are taken as checked (by :meth:`check_inputs`, once).
 
         Returns
         -------
         z : list of ndarray
             ``z[l]`` of shape ``(R, n, sizes[l + 1])``.
         a : list of ndarray
-            ``a[0]`` is ``X``; ``a[l + 1] = activation_l(z[l])``.
+            ``a[0]`` is ``X``; ``a[l + 1] = activation_l(z[l])``, shaped like ``z[l]``.
         """
-        return self._forward_cache(params, self._check_inputs(params, X))
-
-    def _forward_cache(
-        self,
-        params: Params,
-        X: np.ndarray,
-        ws: Workspace | None = None,
-        first: FirstLayer | None = None,
-    ):
-        """:meth:`forward_cache` without the argument checks, for the training loop,
-        writing into the buffers of ``ws`` if given; ``first`` folds the first layer's
-        bias into its product."""
+        if buffers is None:
+            X, buffers = self.check_inputs(params, X), NO_BUFFERS
         zs, acts = [], [X]
-        a = X
         for layer, ((W, b), act) in enumerate(zip(params, self.activations, strict=True)):
-            if layer == 0 and first is not None:
-                z = np.matmul(first.X1, first.Wb, out=ws.z[0] if ws else None)
+            if layer == 0 and buffers.first_layer is not None:
+                z = buffers.first_layer.forward(out=buffers.z[0])  # [X, 1] @ [W; b]
             else:
-                z = np.matmul(a, W, out=ws.z[layer] if ws else None)
+                # (R, n, n_in) @ (R, n_in, n_out) -> (R, n, n_out), plus b for every sample
+                z = np.matmul(acts[layer], W, out=buffers.z[layer])
                 z += b[:, None, :]
-            a = act.forward(z, out=ws.a[layer] if ws else None)
             zs.append(z)
-            acts.append(a)
+            acts.append(act.forward(z, out=buffers.a[layer], rows=buffers.rows[layer]))
         return zs, acts
 
     # -- loss and gradients -----------------------------------------------------------
@@ -193,7 +197,7 @@ class MLP:
         return self.loss.value(zs[-1], acts[-1], self._check_targets(Y, acts[-1]))
 
     def loss_and_grads(
-        self, params: Params, X: np.ndarray, Y: np.ndarray
+        self, params: Params, X: np.ndarray, Y: np.ndarray, *, buffers: Workspace | None = None
     ) -> tuple[np.ndarray, Params]:
         """Loss and its gradient with respect to every weight and bias.
 
@@ -202,31 +206,32 @@ class MLP:
         params : list of (W, b)
         X : ndarray, shape ``(n, n_in)`` or ``(R, n, n_in)``
         Y : ndarray, shape ``(n, n_out)`` or ``(R, n, n_out)``; ``(n,)`` if ``n_out == 1``
+        buffers : Workspace, optional
+            As in :meth:`forward_cache`; with them, ``Y`` is taken as checked too
+            (:func:`as_targets`).
 
         Returns
         -------
         loss : ndarray, shape ``(R,)``
         grads : list of (dW, db), shaped like ``params``
         """
-        X = self._check_inputs(params, X)
-        Y = as_targets(Y, X.shape[-2], self.sizes[-1], X.dtype)
-        return self._loss_and_grads(params, X, Y)
-
-    def _loss_and_grads(self, params: Params, X: np.ndarray, Y: np.ndarray, ws=None):
-        """:meth:`loss_and_grads` without the checks, into the buffers of ``ws`` if given."""
-        zs, acts = self._forward_cache(params, X, ws)
-        loss = self.loss.value(zs[-1], acts[-1], Y, scratch=ws.scratch if ws else None)
-        return loss, self.backward(params, zs, acts, Y, ws)
+        if buffers is None:
+            X, buffers = self.check_inputs(params, X), NO_BUFFERS
+            Y = as_targets(Y, X.shape[-2], self.sizes[-1], X.dtype)
+        zs, acts = self.forward_cache(params, X, buffers=buffers)
+        loss = self.loss.value(zs[-1], acts[-1], Y, scratch=buffers.scratch, rows=buffers.rows[-1])
+        return loss, self.backward(params, zs, acts, Y, buffers=buffers)
 
     def output_delta(
-        self, z: np.ndarray, a: np.ndarray, Y: np.ndarray, ws: Workspace | None = None
+        self, z: np.ndarray, a: np.ndarray, Y: np.ndarray, *, buffers: Workspace | None = None
     ) -> np.ndarray:
-        """``dL/dz`` of the output layer, shape ``(R, n, n_out)``."""
-        out = ws.delta[-1] if ws else None
+        """``dL/dz`` of the output layer, shape ``(R, n, n_out)``: through the fused
+        output activation where the loss has one, else ``dL/da`` times ``da/dz``."""
+        buffers = buffers or NO_BUFFERS
         if self.loss.output is not None:
-            return self.loss.grad_z(z, a, Y, out=out)
-        grad_a = self.loss.grad_a(a, Y, out=ws.grad_a[-1] if ws else None)
-        return self.activations[-1].backward(z, a, grad_a, out=out)
+            return self.loss.grad_z(z, a, Y, out=buffers.delta[-1])
+        grad_a = self.loss.grad_a(a, Y, out=buffers.grad_a[-1])
+        return self.activations[-1].backward(z, a, grad_a, out=buffers.delta[-1])
 
     def backward(
         self,
@@ -234,41 +239,65 @@ class MLP:
         zs: list[np.ndarray],
         acts: list[np.ndarray],
         Y: np.ndarray,
-        ws: Workspace | None = None,
-        first: FirstLayer | None = None,
+        *,
+        buffers: Workspace | None = None,
     ) -> Params:
-        """Backpropagate from the cached forward pass; returns ``[(dW, db), ...]``.
+        """Backpropagate from a forward pass (:meth:`forward_cache`'s ``zs`` and ``acts``).
 
-        With a workspace ``ws`` the gradients are its buffers, overwritten next call;
-        with ``first``, the first layer's dW and db come from one product.
+        From the output layer's ``dz = dL/dz`` down, each layer's gradients are
+        ``dW = a_prev^T dz`` (per run, ``(n_in, n_out)``) and ``db`` = ``dz`` summed over
+        samples; the layer below gets ``dL/da_prev = dz W^T`` and its own ``dz`` through
+        its activation's derivative.
+
+        Parameters
+        ----------
+        params : list of (W, b)
+        zs, acts : lists of ndarray
+            As returned by :meth:`forward_cache` (with the same ``buffers``).
+        Y : ndarray, shape ``(n, n_out)`` or ``(R, n, n_out)``
+        buffers : Workspace, optional
+            Arrays to write into; the gradients are then views of ``buffers.grads``,
+            overwritten by the next pass.
+
+        Returns
+        -------
+        list of (dW, db)
+            ``dW`` of shape ``(R, n_in, n_out)``, ``db`` of shape ``(R, n_out)``.
         """
-        grads: list = [None] * self.n_layers
-        dz = self.output_delta(zs[-1], acts[-1], Y, ws)
-        ones = ws.ones if ws else np.ones((1, dz.shape[-2]), dtype=dz.dtype)
+        buffers = buffers or NO_BUFFERS
+        grads: Params = [None] * self.n_layers
+        dz = self.output_delta(zs[-1], acts[-1], Y, buffers=buffers)
         for layer in range(self.n_layers - 1, -1, -1):
-            if layer == 0 and first is not None:
-                # [X, 1]^T dz is dW stacked on db (in ws, where ws.dW[0] and ws.db[0] are).
-                dWb = np.matmul(first.X1.T, dz, out=ws.dWb0 if ws else None)
-                grads[0] = (dWb[:, :-1, :], dWb[:, -1, :])
-                continue
-            a_prev = acts[layer]
-            # (The swapaxes method: np.swapaxes's wrapper costs more than a tiny product.)
-            dW = np.matmul(a_prev.swapaxes(-1, -2), dz, out=ws.dW[layer] if ws else None)
-            # A product with a row of ones sums over samples ~7x faster than dz.sum(-2).
-            db = np.matmul(ones, dz, out=ws.db[layer] if ws else None)[..., 0, :]
+            if layer == 0 and buffers.first_layer is not None:
+                grads[0] = buffers.first_layer.backward(dz, out=buffers.dWb0)  # [X, 1]^T dz
+                break
+            # dW = a_prev^T dz: (R, n_in, n) @ (R, n, n_out). (The swapaxes method:
+            # np.swapaxes's wrapper costs more than a tiny product.)
+            dW = np.matmul(acts[layer].swapaxes(-1, -2), dz, out=buffers.dW[layer])
+            db = sample_sum(dz, out=buffers.db[layer])[:, 0, :]  # (R, n_out)
             grads[layer] = (dW, db)
             if layer:
+                # dL/da_prev = dz W^T: (R, n, n_out) @ (R, n_out, n_in), then dz of the
+                # layer below through its activation's derivative.
                 W = params[layer][0]
-                out = ws.grad_a[layer - 1] if ws else None
-                da = np.matmul(dz, W.swapaxes(-1, -2), out=out)
+                da = np.matmul(dz, W.swapaxes(-1, -2), out=buffers.grad_a[layer - 1])
                 dz = self.activations[layer - 1].backward(
-                    zs[layer - 1], acts[layer], da, out=ws.delta[layer - 1] if ws else None
+                    zs[layer - 1], acts[layer], da, out=buffers.delta[layer - 1]
                 )
         return grads
 
     # -- checks -----------------------------------------------------------------------
 
-    def _check_inputs(self, params: Params, X: np.ndarray) -> np.ndarray:
+    def check_inputs(self, params: Params, X: np.ndarray) -> np.ndarray:
+        """``X`` as an array of the parameters' dtype, after checking that ``params`` are
+        this network's (``W`` ``(R, n_in, n_out)``, ``b`` ``(R, n_out)`` per layer) and
+        ``X`` is ``(n, sizes[0])`` or ``(R, n, sizes[0])``.
+
+        Raises
+        ------
+        ValueError
+            Naming the first array of the wrong shape.
+        """
         if len(params) != self.n_layers:
             raise ValueError(f"expected {self.n_layers} (W, b) pairs, got {len(params)}")
         W0 = params[0][0]
@@ -289,97 +318,6 @@ class MLP:
 
     def _check_targets(self, Y: np.ndarray, out: np.ndarray) -> np.ndarray:
         return as_targets(Y, out.shape[-2], self.sizes[-1], out.dtype)
-
-
-class FlatLayout:
-    """Every layer's ``W`` and ``b`` of a run side by side in one row of ``P`` numbers.
-
-    The training loop keeps parameters and gradients as ``(R, P)`` arrays and hands out
-    per-layer views of them, so that an update or a bound check is one operation on the
-    whole block instead of several per layer (on a tiny network each NumPy call costs
-    about as much as its arithmetic).
-    """
-
-    def __init__(self, sizes: Sequence[int]):
-        self.slices = []  # per layer: (start, stop, shape) of W, then (start, stop) of b
-        start = 0
-        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
-            w = (start, start + n_in * n_out, (n_in, n_out))
-            b = (w[1], w[1] + n_out)
-            self.slices.append((w, b))
-            start = b[1]
-        self.size = start
-
-    def views(self, flat: np.ndarray) -> Params:
-        """``[(W (R, n_in, n_out), b (R, n_out)), ...]``, views of ``flat`` (R, P)."""
-        R = flat.shape[0]
-        return [
-            (flat[:, w0:w1].reshape(R, *shape), flat[:, b0:b1])
-            for (w0, w1, shape), (b0, b1) in self.slices
-        ]
-
-    def first_layer(self, flat: np.ndarray) -> np.ndarray:
-        """The first layer's ``W`` with ``b`` as one more row, ``(R, n_in + 1, n_out)``: a
-        view of ``flat``, since ``b`` is laid out right after ``W``."""
-        (w0, _, (n_in, n_out)), (_, b1) = self.slices[0]
-        return flat[:, w0:b1].reshape(flat.shape[0], n_in + 1, n_out)
-
-    def pack(self, params: Params, dtype) -> np.ndarray:
-        """A new ``(R, P)`` array holding ``params``."""
-        flat = np.empty((params[0][0].shape[0], self.size), dtype)
-        for (W, b), (Wv, bv) in zip(params, self.views(flat), strict=True):
-            Wv[...] = W
-            bv[...] = b
-        return flat
-
-
-@dataclass(frozen=True)
-class FirstLayer:
-    """The first layer as one product, ``z = [X, 1] @ [W; b]``, for full-batch training
-    (the training set is the same every epoch): no separate bias addition forward, and
-    ``dW`` and ``db`` from one product backward.
-
-    Attributes
-    ----------
-    X1 : ndarray, shape ``(n, n_in + 1)``
-        The inputs with a column of ones.
-    Wb : ndarray, shape ``(R, n_in + 1, n_out)``
-        :meth:`FlatLayout.first_layer` of the parameters.
-    """
-
-    X1: np.ndarray
-    Wb: np.ndarray
-
-    @staticmethod
-    def inputs(X: np.ndarray) -> np.ndarray:
-        """``[X, 1]``, shape ``(n, n_in + 1)``."""
-        return np.concatenate([X, np.ones((X.shape[0], 1), X.dtype)], axis=1)
-
-
-class Workspace:
-    """Preallocated buffers for one forward and backward pass of ``R`` runs on ``n`` samples.
-
-    Allocating a fresh ``(R, n, k)`` temporary for every operation of every epoch costs
-    page faults that can exceed the arithmetic; the training loop reuses these instead.
-    The gradients ``dW`` and ``db`` are views of one ``(R, P)`` array, ``grads``, laid
-    out by :class:`FlatLayout`.
-    """
-
-    def __init__(self, sizes: Sequence[int], R: int, n: int, dtype):
-        widths = sizes[1:]
-        self.key = (R, n)
-        self.z = [np.empty((R, n, k), dtype) for k in widths]
-        self.a = [np.empty((R, n, k), dtype) for k in widths]
-        self.grad_a = [np.empty((R, n, k), dtype) for k in widths]
-        self.delta = [np.empty((R, n, k), dtype) for k in widths]
-        self.scratch = np.empty((R, n, widths[-1]), dtype)
-        layout = FlatLayout(sizes)
-        self.grads = np.empty((R, layout.size), dtype)
-        views = layout.views(self.grads)
-        self.dW = [dW for dW, _ in views]
-        self.db = [db[:, None, :] for _, db in views]  # (R, 1, k): the out of ones @ dz
-        self.dWb0 = layout.first_layer(self.grads)
-        self.ones = np.ones((1, n), dtype)
 
 
 def as_targets(Y: np.ndarray, n: int, k: int, dtype) -> np.ndarray:

@@ -3,6 +3,8 @@
 Plain gradient descent ``p <- p - lr * g``, with optional heavy-ball momentum
 (``v <- mu * v + g; p <- p - lr * v``, PyTorch's convention, no dampening) and optional
 elementwise clipping of ``g`` to ``[-clip, clip]``. Each run has its own learning rate.
+Every rule acts entry by entry, so a step is computed on the block's ``(R, P)`` arrays of
+all layers at once (:class:`~backproplab.engine.workspace.FlatLayout`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mlp import Params
+from .workspace import FlatLayout
 
 __all__ = ["GradientDescent"]
 
@@ -41,74 +43,45 @@ class GradientDescent:
         if self.clip is not None and not (self.clip > 0 and np.isfinite(self.clip)):
             raise ValueError(f"clip must be a positive finite number or None, got {self.clip!r}")
 
-    def init_state(self, params: Params) -> Params | None:
-        """Zero velocities shaped like ``params``, or ``None`` without momentum."""
-        if self.momentum == 0.0:
-            return None
-        return [(np.zeros_like(W), np.zeros_like(b)) for W, b in params]
+    def init_velocity(self, flat: np.ndarray) -> np.ndarray | None:
+        """Zero velocities shaped like the ``(R, P)`` parameters ``flat``, or ``None``
+        without momentum."""
+        return np.zeros_like(flat) if self.momentum else None
 
-    def step(
-        self, params: Params, grads: Params, lr: np.ndarray, state: Params | None
-    ) -> tuple[Params, Params | None]:
-        """Return the updated parameters and velocities; the inputs are left untouched.
+    def update(
+        self,
+        flat: np.ndarray,
+        grads: np.ndarray,
+        lr: np.ndarray,
+        velocity: np.ndarray | None,
+        layout: FlatLayout,
+    ) -> None:
+        """One step, in place: overwrites ``flat``, ``velocity`` and ``grads``.
 
         Parameters
         ----------
-        params, grads : list of (W, b)
-            ``W`` of shape ``(R, n_in, n_out)``, ``b`` of shape ``(R, n_out)``.
-        lr : ndarray, shape ``(R,)``
-            One learning rate per run.
-        state : list of (vW, vb) or None
+        flat, grads : ndarray, shape ``(R, P)``
+            Every layer's parameters and gradients, laid out by ``layout``, so that the
+            step is a few operations on the whole block.
+        lr : ndarray, shape ``(R, P)`` or ``(R, 1)``
+            Each run's learning rate (for every parameter).
+        velocity : ndarray, shape ``(R, P)``, or None
+            From :meth:`init_velocity`.
+        layout : FlatLayout
+            Where the weights are, for a step that keeps the biases.
         """
-        params = [(W.copy(), b.copy()) for W, b in params]
-        grads = [(dW.copy(), db.copy()) for dW, db in grads]
-        if state is not None:
-            state = [(vW.copy(), vb.copy()) for vW, vb in state]
-        self.apply(params, grads, lr, state)
-        return params, state
-
-    @property
-    def is_elementwise(self) -> bool:
-        """Whether a step treats every parameter alike (no momentum, biases updated), so
-        that :meth:`apply_flat` can take all layers at once."""
-        return self.momentum == 0.0 and self.update_biases
-
-    def apply_flat(self, flat: np.ndarray, grads: np.ndarray, lr: np.ndarray) -> None:
-        """:meth:`apply` for an elementwise rule on ``(R, P)`` arrays of every layer's
-        parameters and gradients (:class:`~backproplab.engine.mlp.FlatLayout`); same
-        arithmetic, entry by entry. Overwrites ``flat`` and ``grads``."""
-        if not self.is_elementwise:
-            raise ValueError("apply_flat needs plain gradient descent with bias updates")
         if self.clip is not None:
+            # np.clip's arithmetic (NaN passes through) without its Python wrapper.
             np.minimum(grads, self.clip, out=grads)
             np.maximum(grads, -self.clip, out=grads)
-        grads *= lr[:, None]
-        flat -= grads
-
-    def apply(self, params: Params, grads: Params, lr: np.ndarray, state: Params | None) -> None:
-        """:meth:`step` in place: overwrites ``params``, ``state`` and ``grads``.
-
-        The training loop owns its arrays and calls this to avoid allocating a new
-        set of parameters every step.
-        """
-        lr_w = lr[:, None, None]
-        lr_b = lr[:, None]
-        for layer, ((W, b), (dW, db)) in enumerate(zip(params, grads, strict=True)):
-            if self.clip is not None:
-                # np.clip's arithmetic (NaN passes through) without its Python wrapper.
-                for g in (dW, db):
-                    np.minimum(g, self.clip, out=g)
-                    np.maximum(g, -self.clip, out=g)
-            if state is not None:
-                vW, vb = state[layer]
-                vW *= self.momentum
-                vW += dW
-                vb *= self.momentum
-                vb += db
-                dW, db = vW * lr_w, vb * lr_b
-            else:
-                dW *= lr_w
-                db *= lr_b
-            W -= dW
-            if self.update_biases:
-                b -= db
+        if velocity is not None:
+            velocity *= self.momentum
+            velocity += grads
+            step = np.multiply(velocity, lr, out=grads)
+        else:
+            step = np.multiply(grads, lr, out=grads)
+        if self.update_biases:
+            flat -= step
+        else:
+            for (W, _), (dW, _) in zip(layout.views(flat), layout.views(step), strict=True):
+                W -= dW

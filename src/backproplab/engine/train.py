@@ -8,6 +8,12 @@ iteration prints our epoch 99.)
 Runs in a block never interact: each has its own learning rate and shuffle stream, and a
 run whose loss or parameters stop being finite is frozen, marked ``diverged`` with the
 epoch, and dropped from the block while the others go on.
+
+An epoch of full-batch training is one pass on the training set (its loss, the divergence
+checks, and the metrics or trace hook when scheduled), its gradients, and one update
+(:meth:`_Loop._look`, :meth:`_Loop._gradients`, :meth:`_Loop._update`); mini-batch
+training updates once per batch instead, looking at the whole training set only when
+something is recorded. The arrays the loop reuses live in :mod:`.workspace`.
 """
 
 from __future__ import annotations
@@ -20,8 +26,9 @@ import numpy as np
 
 from .initializers import shuffle_stream
 from .losses import make_loss
-from .mlp import MLP, FirstLayer, FlatLayout, Params, Workspace, accuracy, as_targets
+from .mlp import MLP, Params, accuracy, as_targets
 from .optim import GradientDescent
+from .workspace import FlatLayout, SharedInputLayer, Workspace
 
 __all__ = ["TraceState", "TrainResult", "train"]
 
@@ -162,17 +169,83 @@ def train(
     optimizer = optimizer or GradientDescent()
     loop = _Loop(model, params, X, Y, lr, epochs, optimizer, batch_size, shuffle, seeds)
     loop.set_divergence(diverge_above, diverge_factor)
-    return loop.run(metrics, eval_sets or {}, metrics_every, trace_every, set(trace_at), on_trace)
+    schedule = _Schedule(loop.epochs, metrics_every, trace_every, set(trace_at), on_trace)
+    history = _History(loop, schedule.record_epochs, metrics, eval_sets or {})
+    return loop.run(schedule, history, on_trace)
+
+
+class _Schedule:
+    """At which epochs metrics are recorded (``slot``: epoch to record number) and the
+    trace hook is called (``traced``)."""
+
+    def __init__(self, epochs, metrics_every, trace_every, trace_at, on_trace):
+        if metrics_every < 1:
+            raise ValueError(f"metrics_every must be >= 1, got {metrics_every}")
+        if trace_every is not None and trace_every < 1:
+            raise ValueError(f"trace_every must be >= 1 or None, got {trace_every}")
+        self.record_epochs = sorted(set(range(0, epochs, metrics_every)) | {epochs})
+        self.slot = {epoch: i for i, epoch in enumerate(self.record_epochs)}
+        self.traced: set[int] = set()
+        if on_trace is not None:
+            every = range(0, epochs + 1, trace_every) if trace_every is not None else ()
+            self.traced = {epochs, *trace_at, *every}
+
+    def looks_at(self, epoch: int) -> bool:
+        """Whether something is recorded or traced at ``epoch``."""
+        return epoch in self.slot or epoch in self.traced
+
+
+class _History:
+    """The recorded metrics: per column an ``(R, T)`` array, NaN where not recorded."""
+
+    def __init__(self, loop, record_epochs, metrics, eval_sets):
+        model = loop.model
+        self.extra = {name: make_loss(name) for name in metrics}
+        out_name = model.activations[-1].name
+        for name, fn in self.extra.items():
+            if fn.output not in (None, out_name):
+                raise ValueError(f"metric {name!r} needs a {fn.output!r} output, not {out_name!r}")
+        k = model.sizes[-1]
+        self.evals = {
+            name: (model.check_inputs(loop.params, Xe), as_targets(Ye, len(Xe), k, loop.dtype))
+            for name, (Xe, Ye) in eval_sets.items()
+        }
+        columns = ["loss", "accuracy", *self.extra] + [
+            f"{name}_{what}" for name in self.evals for what in ("loss", "accuracy")
+        ]
+        self.epochs = record_epochs
+        self.columns = {c: np.full((loop.R, len(record_epochs)), np.nan) for c in columns}
+
+    def record(self, loop, slot: int, zs, acts, loss, scratch) -> None:
+        """Metrics of the active runs of ``loop`` (``zs``, ``acts`` and ``loss`` of its
+        training set) at record number ``slot``."""
+        rows, columns, model = loop.active, self.columns, loop.model
+        columns["loss"][rows, slot] = loss
+        columns["accuracy"][rows, slot] = accuracy(acts[-1], loop.Y)
+        for name, fn in self.extra.items():
+            columns[name][rows, slot] = fn.value(zs[-1], acts[-1], loop.Y, scratch=scratch)
+        for name, (Xe, Ye) in self.evals.items():
+            ws = loop.workspace(Xe.shape[-2], f"eval:{name}")
+            ze, ae = model.forward_cache(loop.params, Xe, buffers=ws)
+            columns[f"{name}_loss"][rows, slot] = model.loss.value(
+                ze[-1], ae[-1], Ye, scratch=ws.scratch, rows=ws.rows[-1]
+            )
+            columns[f"{name}_accuracy"][rows, slot] = accuracy(ae[-1], Ye)
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {"epoch": np.asarray(self.epochs), **self.columns}
 
 
 class _Loop:
-    """State of one call of :func:`train`: the active runs and what was recorded."""
+    """State of one call of :func:`train` (the active runs, their parameters and
+    buffers) and the steps of an epoch: compute gradients (:meth:`_gradients`,
+    :meth:`_batch_gradients`), apply an update (:meth:`_update`), loop (:meth:`run`)."""
 
     def __init__(self, model, params, X, Y, lr, epochs, optimizer, batch_size, shuffle, seeds):
         self.model = model
         self.R = params[0][0].shape[0]
         self.dtype = params[0][0].dtype
-        model._check_inputs(params, X)
+        model.check_inputs(params, X)
         self.X = np.asarray(X, dtype=self.dtype)
         if self.X.ndim != 2:
             raise ValueError(f"train needs X of shape (n, n_in), got {self.X.shape}")
@@ -181,7 +254,7 @@ class _Loop:
         lr = np.broadcast_to(np.asarray(lr, dtype=float), (self.R,))
         if not np.all(np.isfinite(lr) & (lr > 0)):
             raise ValueError(f"learning rates must be positive and finite, got {lr.tolist()}")
-        self.lr = lr.astype(self.dtype)
+        lr_runs = lr.astype(self.dtype)
         if int(epochs) != epochs or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         self.epochs = int(epochs)
@@ -195,35 +268,41 @@ class _Loop:
             if seeds is None or len(seeds) != self.R:
                 raise ValueError("shuffled mini-batches need one seed per run (seeds=...)")
             self.rngs = [shuffle_stream(s) for s in seeds]
+        self.order: np.ndarray | None = None  # this epoch's sample order per run, if shuffled
         # The loop owns a copy, one (R, P) array (self.flat) with per-layer views
         # (self.params), which the optimizer then updates in place.
         self.layout = FlatLayout(model.sizes)
-        self.X1 = FirstLayer.inputs(self.X)
         self._hold(self.layout.pack(params, self.dtype))
-        self.state = optimizer.init_state(params)
+        # Each run's rate repeated over its P parameters: multiplying (R, P) gradients by
+        # an (R, P) array is ~3x faster than by a broadcast (R, 1) column (same products).
+        self.lr = np.repeat(lr_runs[:, None], self.layout.size, axis=1)
+        self.velocity = optimizer.init_velocity(self.flat)
         self.active = np.arange(self.R)
         self.final = [(np.empty_like(W), np.empty_like(b)) for W, b in params]
         self.status = ["ok"] * self.R
         self.diverged_epoch: list[int | None] = [None] * self.R
-        self._workspaces: dict[tuple[int, int, str], Workspace] = {}
-
-    def _workspace(self, n: int, data: str = "train") -> Workspace:
-        """Buffers for the active runs on ``n`` samples of ``data`` (the training set or
-        ``"eval:<name>"``: each has its own, as the training pass's buffers are still
-        needed after an eval set's forward pass); rebuilt when runs diverge."""
-        key = (len(self.active), n, data)
-        if key not in self._workspaces:
-            self._workspaces = {k: w for k, w in self._workspaces.items() if k[0] == key[0]}
-            self._workspaces[key] = Workspace(self.model.sizes, *key[:2], self.dtype)
-        return self._workspaces[key]
 
     # -- bookkeeping ------------------------------------------------------------------
 
     def _hold(self, flat: np.ndarray) -> None:
-        """Make ``flat`` (R_active, P) the parameters, with the views the loop uses."""
+        """Make ``flat`` (R_active, P) the parameters, with the views and buffers the loop
+        uses (the training set's first layer reads its weights from ``flat``)."""
         self.flat = flat
         self.params = self.layout.views(flat)
-        self.first = FirstLayer(self.X1, self.layout.first_layer(flat))
+        first = SharedInputLayer(self.X, self.layout.first_layer(flat))
+        R = flat.shape[0]
+        self.train_ws = Workspace(self.model.sizes, R, self.n, self.dtype, first)
+        self._workspaces: dict[tuple[int, str], Workspace] = {}
+
+    def workspace(self, n: int, data: str) -> Workspace:
+        """Buffers for the active runs on ``n`` samples of ``data`` (``"batch"`` or
+        ``"eval:<name>"``: each has its own, as the training pass's buffers are still
+        needed after an eval set's forward pass)."""
+        key = (n, data)
+        if key not in self._workspaces:
+            R = self.flat.shape[0]
+            self._workspaces[key] = Workspace(self.model.sizes, R, n, self.dtype)
+        return self._workspaces[key]
 
     def set_divergence(self, above: float | None, factor: float | None) -> None:
         for name, value in (("diverge_above", above), ("diverge_factor", factor)):
@@ -233,9 +312,9 @@ class _Loop:
         # Per active run: the largest finite loss allowed (set at the first full-data loss).
         self.loss_limit: np.ndarray | None = None
 
-    def _diverged(self, loss: np.ndarray, full_data: bool, epoch: int) -> np.ndarray:
+    def _diverged(self, loss: np.ndarray, full_data: bool, epoch: int) -> np.ndarray | None:
         """Which active runs have a non-finite loss, a parameter out of bounds, or (for a
-        loss on the full training set) a loss grown past the factor.
+        loss on the full training set) a loss grown past the factor; ``None`` if none.
 
         The parameter bound is checked every ``_BOUND_EVERY`` epochs and at the last: its
         reductions over the block's parameters cost about 5% of a tiny network's epoch,
@@ -246,16 +325,17 @@ class _Loop:
             factor = self.diverge_factor
             self.loss_limit = np.full(loss.shape, _NO_LIMIT) if factor is None else factor * loss
         # One comparison flags a NaN, an infinity and a loss past the limit alike.
-        bad = ~(np.abs(loss) <= (self.loss_limit if full_data else _NO_LIMIT))
+        ok = np.abs(loss) <= (self.loss_limit if full_data else _NO_LIMIT)
         check_bound = full_data and (epoch % _BOUND_EVERY == 0 or epoch == self.epochs)
         if self.diverge_above is not None and check_bound:
             limit = self.diverge_above
-            bad |= np.maximum.reduce(self.flat, axis=1) > limit
-            bad |= np.minimum.reduce(self.flat, axis=1) < -limit
-        return bad
+            ok &= ~(np.maximum.reduce(self.flat, axis=1) > limit)
+            ok &= ~(np.minimum.reduce(self.flat, axis=1) < -limit)
+        # (count_nonzero: ndarray.all's wrapper costs ~2 us per epoch.)
+        return None if np.count_nonzero(ok) == len(ok) else ~ok
 
-    def _freeze(self, bad: np.ndarray, epoch: int) -> np.ndarray:
-        """Retire the active runs flagged in ``bad``; returns the mask of kept runs."""
+    def _freeze(self, bad: np.ndarray, epoch: int) -> None:
+        """Retire the active runs flagged in ``bad``."""
         for i in np.flatnonzero(bad):
             run = self.active[i]
             self.status[run] = "diverged"
@@ -265,134 +345,101 @@ class _Loop:
         keep = ~bad
         self.active = self.active[keep]
         self._hold(self.flat[keep])
-        if self.state is not None:
-            self.state = [(v[keep], u[keep]) for v, u in self.state]
+        if self.velocity is not None:
+            self.velocity = self.velocity[keep]
         self.lr = self.lr[keep]
         if self.loss_limit is not None:
             self.loss_limit = self.loss_limit[keep]
         if self.shuffle:
             self.rngs = [r for r, k in zip(self.rngs, keep, strict=True) if k]
-        return keep
+            if self.order is not None:
+                self.order = self.order[keep]
+
+    # -- the steps of an epoch ----------------------------------------------------------
+
+    def _training_set_pass(self, epoch: int):
+        """The forward pass and loss of the active runs on the training set, after
+        retiring the runs it finds diverged; returns ``(zs, acts, loss)``."""
+        ws = self.train_ws
+        zs, acts = self.model.forward_cache(self.params, self.X, buffers=ws)
+        loss = self.model.loss.value(zs[-1], acts[-1], self.Y, scratch=ws.scratch, rows=ws.rows[-1])
+        bad = self._diverged(loss, full_data=True, epoch=epoch)
+        if bad is not None:
+            # Again for the others, in buffers of their number (the same bits: a run's
+            # numbers do not depend on the other runs of its block).
+            self._freeze(bad, epoch)
+            return self._training_set_pass(epoch)
+        return zs, acts, loss
+
+    def _gradients(self, zs, acts) -> Params:
+        """Gradients on the training set from its forward pass, into ``train_ws.grads``."""
+        return self.model.backward(self.params, zs, acts, self.Y, buffers=self.train_ws)
+
+    def _update(self, grads: np.ndarray) -> None:
+        """One step of every active run from its ``(R_active, P)`` gradients."""
+        self.optimizer.update(self.flat, grads, self.lr, self.velocity, self.layout)
+
+    def _batch_gradients(self, batch: slice, epoch: int) -> np.ndarray:
+        """Gradients of the active runs on one mini-batch, ``(R_active, P)``, after
+        retiring the runs whose loss on it is not finite."""
+        if self.shuffle:
+            idx = self.order[:, batch]
+            Xb, Yb = self.X[idx], self.Y[idx]
+        else:
+            Xb, Yb = self.X[batch], self.Y[batch]
+        ws = self.workspace(Xb.shape[-2], "batch")
+        loss, _ = self.model.loss_and_grads(self.params, Xb, Yb, buffers=ws)
+        bad = self._diverged(loss, full_data=False, epoch=epoch)
+        if bad is not None:
+            self._freeze(bad, epoch)
+            return self._batch_gradients(batch, epoch)
+        return ws.grads
+
+    def _epoch_of_batches(self, epoch: int) -> None:
+        if self.shuffle:
+            self.order = np.stack([rng.permutation(self.n) for rng in self.rngs])
+        for start in range(0, self.n, self.batch_size):
+            grads = self._batch_gradients(slice(start, start + self.batch_size), epoch)
+            if not len(self.active):
+                return
+            self._update(grads)
 
     # -- the loop ---------------------------------------------------------------------
 
-    def run(self, metrics, eval_sets, metrics_every, trace_every, trace_at, on_trace):
-        if metrics_every < 1:
-            raise ValueError(f"metrics_every must be >= 1, got {metrics_every}")
-        if trace_every is not None and trace_every < 1:
-            raise ValueError(f"trace_every must be >= 1 or None, got {trace_every}")
-        extra = {name: make_loss(name) for name in metrics}
-        out_name = self.model.activations[-1].name
-        for name, fn in extra.items():
-            if fn.output not in (None, out_name):
-                raise ValueError(f"metric {name!r} needs a {fn.output!r} output, not {out_name!r}")
-        k = self.model.sizes[-1]
-        evals = {
-            name: (
-                self.model._check_inputs(self.params, Xe),
-                as_targets(Ye, len(Xe), k, self.dtype),
-            )
-            for name, (Xe, Ye) in eval_sets.items()
-        }
-        record_epochs = sorted(set(range(0, self.epochs, metrics_every)) | {self.epochs})
-        columns = ["loss", "accuracy", *extra] + [
-            f"{name}_{what}" for name in evals for what in ("loss", "accuracy")
-        ]
-        history = {c: np.full((self.R, len(record_epochs)), np.nan) for c in columns}
-        trace_epochs = []
-        slot = 0
+    def run(self, schedule: _Schedule, history: _History, on_trace) -> TrainResult:
+        self.trace_epochs: list[int] = []
         # Overflow in a diverging run is expected and recorded as its status below; the
         # other runs' numerics are stable by construction (expit, logaddexp, log_softmax).
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(self.epochs + 1):
                 if not len(self.active):
                     break
-                record = slot < len(record_epochs) and record_epochs[slot] == epoch
-                trace = on_trace is not None and (
-                    epoch == self.epochs
-                    or epoch in trace_at
-                    or (trace_every is not None and epoch % trace_every == 0)
-                )
                 last = epoch == self.epochs
-                if self.full_batch or record or trace or last:
-                    ws = self._workspace(self.n)
-                    zs, acts = self.model._forward_cache(self.params, self.X, ws, self.first)
-                    loss = self.model.loss.value(zs[-1], acts[-1], self.Y, scratch=ws.scratch)
-                    bad = self._diverged(loss, full_data=True, epoch=epoch)
-                    # (count_nonzero: ndarray.any's wrapper costs ~2 us per epoch.)
-                    froze = np.count_nonzero(bad) > 0
-                    if froze:
-                        keep = self._freeze(bad, epoch)
-                        zs, loss = _subset(zs, keep), loss[keep]
-                        acts = [acts[0], *_subset(acts[1:], keep)]
-                    if record:
-                        self.scratch = None if froze else ws.scratch
-                        self._record(history, slot, zs, acts, loss, extra, evals)
-                        slot += 1
-                    grads = None
-                    if trace or (self.full_batch and not last):
-                        ws = None if froze else ws  # after a freeze, zs are copies
-                        grads = self.model.backward(self.params, zs, acts, self.Y, ws, self.first)
-                    if trace:
-                        trace_epochs.append(epoch)
-                        on_trace(TraceState(epoch, self.active, self.params, zs, acts, grads, loss))
+                if self.full_batch or last or schedule.looks_at(epoch):
+                    # Full batch: this pass also gives the gradients of the update below.
+                    want_grads = self.full_batch and not last
+                    self._look(epoch, schedule, history, on_trace, want_grads)
                 if last or not len(self.active):
                     break
                 if self.full_batch:
-                    self._step(grads, ws)
+                    self._update(self.train_ws.grads)
                 else:
                     self._epoch_of_batches(epoch)
         for (fW, fb), (W, b) in zip(self.final, self.params, strict=True):
             fW[self.active], fb[self.active] = W, b
-        history = {"epoch": np.asarray(record_epochs), **history}
-        return TrainResult(self.final, history, self.status, self.diverged_epoch, trace_epochs)
+        return TrainResult(
+            self.final, history.result(), self.status, self.diverged_epoch, self.trace_epochs
+        )
 
-    def _record(self, history, slot, zs, acts, loss, extra, evals) -> None:
-        rows = self.active
-        history["loss"][rows, slot] = loss
-        history["accuracy"][rows, slot] = accuracy(acts[-1], self.Y)
-        for name, fn in extra.items():
-            history[name][rows, slot] = fn.value(zs[-1], acts[-1], self.Y, scratch=self.scratch)
-        for name, (Xe, Ye) in evals.items():
-            ws = self._workspace(Xe.shape[-2], f"eval:{name}")
-            ze, ae = self.model._forward_cache(self.params, Xe, ws)
-            loss = self.model.loss.value(ze[-1], ae[-1], Ye, scratch=ws.scratch)
-            history[f"{name}_loss"][rows, slot] = loss
-            history[f"{name}_accuracy"][rows, slot] = accuracy(ae[-1], Ye)
-
-    def _step(self, grads: Params, ws: Workspace | None) -> None:
-        """One update; ``ws`` is the workspace whose buffers hold ``grads``, if any."""
-        if ws is not None and self.optimizer.is_elementwise:
-            self.optimizer.apply_flat(self.flat, ws.grads, self.lr)
-        else:
-            self.optimizer.apply(self.params, grads, self.lr, self.state)
-
-    def _epoch_of_batches(self, epoch: int) -> None:
-        if self.shuffle:
-            order = np.stack([rng.permutation(self.n) for rng in self.rngs])
-        for start in range(0, self.n, self.batch_size):
-            stop = min(start + self.batch_size, self.n)
-            if self.shuffle:
-                idx = order[:, start:stop]
-                Xb, Yb = self.X[idx], self.Y[idx]
-            else:
-                Xb, Yb = self.X[start:stop], self.Y[start:stop]
-            ws = self._workspace(len(Yb) if Yb.ndim == 2 else Yb.shape[1])
-            loss, grads = self.model._loss_and_grads(self.params, Xb, Yb, ws)
-            bad = self._diverged(loss, full_data=False, epoch=epoch)
-            if np.count_nonzero(bad):
-                keep = self._freeze(bad, epoch)
-                if self.shuffle:
-                    order = order[keep]
-                grads, ws = _subset_params(grads, keep), None
-                if not len(self.active):
-                    return
-            self._step(grads, ws)
-
-
-def _subset(arrays: list[np.ndarray], keep: np.ndarray) -> list[np.ndarray]:
-    return [a[keep] for a in arrays]
-
-
-def _subset_params(params: Params, keep: np.ndarray) -> Params:
-    return [(W[keep], b[keep]) for W, b in params]
+    def _look(self, epoch, schedule, history, on_trace, want_grads: bool) -> None:
+        """The pass on the training set at ``epoch``: divergence, the metrics and the
+        trace hook if scheduled, and the gradients if ``want_grads`` or traced."""
+        zs, acts, loss = self._training_set_pass(epoch)
+        if epoch in schedule.slot:
+            history.record(self, schedule.slot[epoch], zs, acts, loss, self.train_ws.scratch)
+        traced = epoch in schedule.traced
+        if want_grads or traced:
+            grads = self._gradients(zs, acts)
+        if traced:
+            self.trace_epochs.append(epoch)
+            on_trace(TraceState(epoch, self.active, self.params, zs, acts, grads, loss))

@@ -58,18 +58,9 @@ class _StateRecorder:
         if len(st.runs) == 0:
             return  # every run of the block is frozen: nothing left to record
         tensors = self.schedule.tensors_at(st.epoch)
-        if tensors:
-            for layer in range(len(st.params)):
-                arrays = {
-                    "W": st.params[layer][0],
-                    "b": st.params[layer][1][:, None, :],
-                    "dW": st.grads[layer][0],
-                    "db": st.grads[layer][1][:, None, :],
-                    "z": st.z[layer],
-                    "a": st.a[layer + 1],
-                }
-                for tensor in tensors:
-                    self._write_tensor(st, layer, tensor, arrays[tensor])
+        for layer in range(len(st.params) if tensors else 0):
+            for tensor in tensors:
+                self._write_tensor(st, layer, tensor, _tensor(st, layer, tensor))
         if st.epoch in self.schedule.norms:
             R, L = st.weight_norms.shape
             self.norms.write(
@@ -100,6 +91,25 @@ class _StateRecorder:
                 "value": np.array(values, dtype=np.float64, copy=True).ravel(),
             }
         )
+
+
+def _tensor(st: TraceState, layer: int, tensor: str) -> np.ndarray:
+    """One recorded tensor of a layer, ``(R, rows, cols)``; only the tensors asked for
+    are read (the compiled trainer computes ``z`` and ``a`` when they are first read)."""
+    match tensor:
+        case "W":
+            return st.params[layer][0]
+        case "b":
+            return st.params[layer][1][:, None, :]
+        case "dW":
+            return st.grads[layer][0]
+        case "db":
+            return st.grads[layer][1][:, None, :]
+        case "z":
+            return st.z[layer]
+        case "a":
+            return st.a[layer + 1]
+    raise ValueError(f"tensor {tensor!r} is not one of {TENSORS}")
 
 
 def initial_params(spec: dict) -> list:

@@ -196,7 +196,7 @@ class _Job:
     def __init__(self, model, params, X, Y, lr, epochs, optimizer, batch_size, shuffle, seeds):
         self.model = model
         R = self.R = params[0][0].shape[0]
-        model._check_inputs(params, X)
+        model.check_inputs(params, X)
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         if self.X.ndim != 2:
             raise ValueError(f"train needs X of shape (n, n_in), got {self.X.shape}")
@@ -300,7 +300,7 @@ class _Job:
                  for W, b in self.layout.views(np.zeros((1, self.layout.size)))]  # fmt: skip
         xs, ys, eoff = [np.zeros((0, d))], [np.zeros((0, k))], [0]
         for _name, (Xe, Ye) in eval_sets.items():
-            Xe = self.model._check_inputs(dummy, Xe)
+            Xe = self.model.check_inputs(dummy, Xe)
             if Xe.ndim != 2:
                 raise NotSupported("per-run held-out inputs (3-D X) are not compiled")
             Ye = as_targets(Ye, len(Xe), k, np.float64)
