@@ -79,8 +79,8 @@ Quiet machine: other work on the machine makes the figures unusable (threads wai
 core held by another process; issue 16: two BLAS or torch threads waiting on each other
 made W4 7-17x slower). Before starting, and again before each workload, the script
 measures how many cores other processes kept busy over a short sleep (from /proc/stat,
-this process's own CPU time subtracted) and reads the one-minute load average; above a
-quarter of a core, or a load of 0.5, it prints a WARNING, marks the workloads concerned
+this process's own CPU time subtracted; without /proc/stat, the one-minute load average);
+above a quarter of a core (or a load of 0.5), it prints a WARNING, marks the workloads concerned
 in the summary, and repeats the warning at the end.
 """
 
@@ -182,7 +182,9 @@ TARGETS: list[tuple[str, str, dict[str, float]]] = [  # (numerator, denominator,
 # loop/engine as in engine.py (issue 2): the engine 10x the loop on W1, 2x on W2/W3, 1x on W4.
 LOOP_MIN = {"W1": 10.0, "W2": 2.0, "W3": 2.0, "W4": 1.0}
 # Quiet machine: other processes may keep at most this many cores busy (measured over a
-# short sleep), and the one-minute load average may be at most LOAD_MAX.
+# short sleep). Where /proc/stat is missing, the one-minute load average may be at most
+# LOAD_MAX instead (it counts this process's own threads too, which is why it is only the
+# fallback: after a workload it reads 1-2 on a machine doing nothing else).
 BUSY_MAX, LOAD_MAX = 0.25, 0.5
 
 
@@ -399,7 +401,7 @@ def others_busy(seconds: float) -> float | None:
 def quiet_check(seconds: float) -> tuple[bool, str]:
     """``(quiet, description)`` of the machine now."""
     busy, load = others_busy(seconds), os.getloadavg()[0]
-    quiet = (busy is None or busy <= BUSY_MAX) and load <= LOAD_MAX
+    quiet = busy <= BUSY_MAX if busy is not None else load <= LOAD_MAX
     what = "unknown" if busy is None else f"{busy:.2f}"
     text = (
         f"other processes kept {what} of {os.cpu_count()} cores busy over {seconds:g} s;"
@@ -409,10 +411,11 @@ def quiet_check(seconds: float) -> tuple[bool, str]:
 
 
 BUSY_WARNING = (
-    f"WARNING: the machine is busy (other processes keep more than {BUSY_MAX} core busy, or"
-    f" the load average exceeds {LOAD_MAX}): these figures are unusable. Threads waiting for"
-    " a core held by another process distort the times (issue 16: two BLAS or torch threads"
-    " waiting on each other made W4 7-17x slower). Rerun on a quiet machine."
+    f"WARNING: the machine is busy (other processes keep more than {BUSY_MAX} core busy, or,"
+    f" without /proc/stat, the load average exceeds {LOAD_MAX}): these figures are unusable."
+    " Threads waiting for a core held by another process distort the times (issue 16: two"
+    " BLAS or torch threads waiting on each other made W4 7-17x slower). Rerun on a quiet"
+    " machine."
 )
 
 

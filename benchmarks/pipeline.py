@@ -6,6 +6,7 @@ Run by hand (never in CI: it trains every default experiment and a 1,000-run swe
     python benchmarks/pipeline.py --only default   # the default config only
     python benchmarks/pipeline.py --quick          # config/test.yaml and a 30-epoch sweep1k
     python benchmarks/pipeline.py --cores 4 --keep /tmp/bench  # keep the work directory
+    python benchmarks/pipeline.py --only default --cold  # numba compiles in the run
 
 The user's ``results/`` is never touched. The repository's working tree (its tracked files
 with their uncommitted changes, and its untracked files that are not ignored; never
@@ -15,7 +16,10 @@ copy's ``src/`` first on ``PYTHONPATH``. Each Snakemake invocation's output goes
 file whose path is printed; the logs are kept, the copies deleted unless ``--keep``.
 
 Per config (``config/config.yaml``, the issue's target, and ``config/sweep1k.yaml``, how
-the workflow scales with the number of runs), three invocations, in this order:
+the workflow scales with the number of runs), first (unless ``--cold``) the compiled
+trainer is built into the copy's numba cache, untimed (the copy's kernel is a new source
+file to numba, so without this the run would compile it: ``--cold`` times that case, a
+fresh clone's first run), then three invocations, in this order:
 
 1. ``snakemake -n`` on the clean copy: a dry run that plans every job. Pure Snakemake
    (and config validation and planning) overhead: start-up, parsing, DAG, file checks.
@@ -60,8 +64,9 @@ sample, so both are lower bounds: by up to 0.5 s of CPU for a short job, and by 
 and imports (0.5-1 s of CPU here, more on a busy machine): in these figures that per-job
 cost is the job's, not Snakemake's. Benchmark files have 2 decimals. In a fresh copy the
 dry run compiles the ``.pyc`` files of the modules Snakemake imports, and the real run's
-first jobs those of the rest (under a second in all). The target (the issue's): the
-default pipeline end to end in under 60 s with ``--cores 2``.
+first jobs those of the rest (under a second in all). The target (issue 16's): the
+default pipeline end to end in at most 45 s with ``--cores 2``, canonical numerics, from a
+warm numba cache (``--cold`` gives the cold-cache figure beside it).
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 EXCLUDED = ("results/", "logs/", ".snakemake/")
-TARGET_S = 60.0
+TARGET_S = 45.0  # issue 16: the default config, 2 cores, canonical numerics, warm cache
 CONFIGS = {
     "default": (None, "config/test.yaml"),  # full config, quick stand-in
     "sweep1k": ("config/sweep1k.yaml", "config/sweep1k_quick.yaml"),
@@ -134,12 +139,35 @@ class Invocation:
     text: str
 
 
-def snakemake(workdir: Path, args: list[str], log: Path, label: str) -> Invocation:
-    """Run ``sys.executable -m snakemake ARGS`` in ``workdir``; output to ``log``."""
+def _environment(workdir: Path) -> dict[str, str]:
+    """This environment, with the copy's ``src/`` first and this interpreter's ``bin/``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workdir / "src"), env.get("PYTHONPATH")]))
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    cmd = [sys.executable, "-m", "snakemake", *args]
+    return env
+
+
+# Fills the copy's numba cache as rule compile_trainer would (the canonical numerics: the
+# kernel built for Haswell), so that the timed run starts from a warm cache.
+WARM_CODE = (
+    "from backproplab import numerics; numerics.apply('canonical'); "
+    "from backproplab.engine.compiled import warm; print(warm())"
+)
+
+
+def warm_cache(workdir: Path, log: Path) -> Invocation:
+    """Build the compiled trainer into the copy's numba cache (untimed by the figures)."""
+    return run([sys.executable, "-c", WARM_CODE], workdir, log, "warm-up")
+
+
+def snakemake(workdir: Path, args: list[str], log: Path, label: str) -> Invocation:
+    """Run ``sys.executable -m snakemake ARGS`` in ``workdir``; output to ``log``."""
+    return run([sys.executable, "-m", "snakemake", *args], workdir, log, label)
+
+
+def run(cmd: list[str], workdir: Path, log: Path, label: str) -> Invocation:
+    """Run ``cmd`` in ``workdir`` with the copy's package; output to ``log``, timed."""
+    env = _environment(workdir)
     with open(log, "w") as out:
         out.write(f"$ {' '.join(cmd)}  (in {workdir})\n")
         out.flush()
@@ -314,6 +342,11 @@ def bench_config(name: str, args, root: Path) -> bool:
     extra = ["--configfile", configfile] if configfile else []
     cores = ["--cores", str(args.cores)]
 
+    if not args.cold:
+        warmed = warm_cache(workdir, root / f"{name}-0-warm-up.log")
+        if warmed.returncode != 0:
+            print(f"  FAILED (warm-up, exit {warmed.returncode}); see {warmed.log}")
+            return False
     dry = snakemake(workdir, [*cores, "-n", *extra], root / f"{name}-1-dry-run.log", "dry run")
     real = snakemake(workdir, [*cores, *extra], root / f"{name}-2-run.log", "run")
     if real.returncode != 0 or dry.returncode != 0:
@@ -360,7 +393,8 @@ def bench_config(name: str, args, root: Path) -> bool:
     planned = planned_jobs(dry.text)
     noop_note = "" if nothing else "  NOT a no-op: it did not report 'Nothing to be done'"
     print()
-    kv("end to end (E)", f"{E:8.1f} s  ({n_jobs} jobs, --cores {C})")
+    cache = "cold: compiled in the run" if args.cold else "warm: built before the run"
+    kv("end to end (E)", f"{E:8.1f} s  ({n_jobs} jobs, --cores {C}; numba cache {cache})")
     kv("idle + overhead share, 1 - S/(E·C)", f"{idle:8.1%}")
     kv(
         "E - S/C (beyond perfect packing)",
@@ -369,11 +403,11 @@ def bench_config(name: str, args, root: Path) -> bool:
     kv("dry run (-n)", f"{dry.seconds:8.1f} s  ({planned or '?'} jobs planned, 'all' included)")
     kv("no-op run", f"{noop.seconds:8.1f} s{noop_note}")
     if name == "default":
-        goal = f"target: default < {TARGET_S:.0f} s with --cores 2"
-        if args.quick or C != 2:
-            kv(goal, "     not measured (needs the default config, --cores 2)")
+        goal = f"target: default <= {TARGET_S:.0f} s with --cores 2, warm cache"
+        if args.quick or C != 2 or args.cold:
+            kv(goal, "     not measured (needs the default config, --cores 2, a warm cache)")
         else:
-            kv(goal, f"{E:8.1f} s  " + ("met" if E < TARGET_S else "NOT met"))
+            kv(goal, f"{E:8.1f} s  " + ("met" if E <= TARGET_S else "NOT met"))
     if not args.keep:
         shutil.rmtree(workdir)
     return nothing
@@ -385,6 +419,12 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(CONFIGS), help="time one config only")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="work here and keep it")
     parser.add_argument("--top", type=int, default=8, help="slowest jobs to list (default 8)")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="start from a cold numba cache (rule compile_trainer compiles the kernel in the "
+        "timed run); by default the copy's cache is filled first, untimed",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
