@@ -31,7 +31,7 @@ import time
 import numpy as np
 import threadpoolctl
 from agreement import check_agreement, workload_key
-from engine import RUNS, Workload, engine_train, workloads
+from engine import RUNS, Workload, engine_train, time_alternately, workloads
 
 import backproplab as bpl
 from backproplab.engine.compiled import train_compiled, warm
@@ -126,17 +126,7 @@ def main() -> None:
             finals = {name: fn(w, params0) for name, fn in impls.items()}
             print(f"{w.name}: {w.epochs} epochs x {RUNS} runs, {len(w.X)} samples")
             check_agreement(w, params0, impls, finals)
-            wall: dict[str, list[float]] = {name: [] for name in impls}
-            cpu: dict[str, list[float]] = {name: [] for name in impls}
-            for _ in range(args.repeat):
-                for name, fn in impls.items():
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    fn(w, params0)
-                    wall[name].append(time.perf_counter() - t0)
-                    cpu[name].append(time.process_time() - c0)
-            med = {
-                name: (float(np.median(wall[name])), float(np.median(cpu[name]))) for name in impls
-            }
+            med = time_alternately(impls, w, params0, args.repeat)
             print(f"  {'impl':9s} {'wall s':>9s} {'cpu s':>9s} {'run-epochs/s':>14s}")
             for name, (tw, tc) in med.items():
                 print(f"  {name:9s} {tw:9.4f} {tc:9.4f} {RUNS * w.epochs / tw:14,.0f}")

@@ -146,6 +146,21 @@ def engine_train(w: Workload, params0: list) -> np.ndarray:
     return result.history["loss"][:, -1]
 
 
+def time_alternately(impls: dict, w: Workload, params0: list, repeat: int):
+    """Median wall and process CPU seconds of each implementation on ``w``, the
+    implementations called in turn ``repeat`` rounds (so that a slow spell of the
+    machine falls on all of them): ``{name: (wall, cpu)}``."""
+    wall: dict[str, list[float]] = {name: [] for name in impls}
+    cpu: dict[str, list[float]] = {name: [] for name in impls}
+    for _ in range(repeat):
+        for name, fn in impls.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn(w, params0)
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return {name: (float(np.median(wall[name])), float(np.median(cpu[name]))) for name in impls}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the epochs")

@@ -152,7 +152,14 @@ import threadpoolctl  # noqa: E402
 # The other benchmarks sit beside this file (on sys.path when this file is run as a script).
 from agreement import check_agreement, workload_key  # noqa: E402
 from compiled import compiled_run  # noqa: E402
-from engine import RUNS, Workload, engine_train, loop_train, workloads  # noqa: E402
+from engine import (  # noqa: E402
+    RUNS,
+    Workload,
+    engine_train,
+    loop_train,
+    time_alternately,
+    workloads,
+)
 
 from backproplab.engine.compiled import warm  # noqa: E402
 
@@ -551,16 +558,9 @@ def main() -> None:
         if not w_quiet:
             print("  WARNING: busy machine; the figures of this workload are unusable")
             busy_keys.append(key)
-        wall: dict[str, list[float]] = {name: [] for name in impls}
-        cpu: dict[str, list[float]] = {name: [] for name in impls}
-        for _ in range(args.repeat):
-            for name, fn in impls.items():
-                t0, c0 = time.perf_counter(), time.process_time()
-                fn(w, params0)
-                wall[name].append(time.perf_counter() - t0)
-                cpu[name].append(time.process_time() - c0)
-        med = {name: float(np.median(t)) for name, t in wall.items()}
-        med_cpu = {name: float(np.median(t)) for name, t in cpu.items()}
+        both = time_alternately(impls, w, params0, args.repeat)
+        med = {name: t for name, (t, _) in both.items()}
+        med_cpu = {name: c for name, (_, c) in both.items()}
         work = RUNS * w.epochs
         print(
             f"  {'impl':9s} {'wall s':>10s} {'cpu s':>10s} {'cpu/wall':>9s} {'run-epochs/s':>14s}"
