@@ -20,7 +20,6 @@ import math
 from pathlib import Path
 
 from .. import traces
-from ..traces import atomic_path
 from .catalog import KINDS, check, figure_spec
 
 __all__ = ["KINDS", "check", "figure_spec", "render", "render_experiment"]
@@ -115,7 +114,7 @@ def render(spec: dict, inputs: dict, out: dict, read=None) -> dict:
             "options": ctx.options,
         }
     )
-    with atomic_path(out["json"]) as tmp:
+    with traces.atomic_path(out["json"]) as tmp:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
     log.info("drew %s/%s: %s", ctx.experiment, ctx.kind, caption)
     return record

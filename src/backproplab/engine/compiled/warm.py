@@ -62,7 +62,6 @@ def write_warm_record(path: str | Path) -> dict:
     model it targets: ``haswell`` under the canonical numerics, ``host`` otherwise) and
     whether this call compiled or loaded it; the seconds go to the log only.
     """
-
     stats = warm()
     record = {
         "numba": version("numba"),
