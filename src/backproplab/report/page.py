@@ -402,39 +402,30 @@ def build(spec: dict, inputs: dict, report_dir: Path) -> Document:
     by_seed = defaultdict(list)
     for name, exp in experiments.items():
         by_seed[exp.get("reproduces", "")].append(name)
+
+    def experiment_section(name: str):
+        return _experiment(
+            name,
+            experiments[name],
+            config,
+            figures,
+            ev,
+            report_dir,
+            labels.get(name, {}),
+            _config_hashes(runs_files.get(name, [])),
+        )
+
     for seed in sorted(s for s in by_seed if s):
         sec = Section(SEED_TITLES.get(seed, f"Seed {seed}"), f"seed-{seed}")
         for name in by_seed[seed]:
-            sec.add(
-                _experiment(
-                    name,
-                    experiments[name],
-                    config,
-                    figures,
-                    ev,
-                    report_dir,
-                    labels.get(name, {}),
-                    _config_hashes(runs_files.get(name, [])),
-                )
-            )
+            sec.add(experiment_section(name))
         blocks = seed_blocks(seed, ev)
         sec.add(Section(f"Seed {seed} against this pipeline", f"seed-{seed}-vs-ours", blocks))
         doc.sections.append(sec)
     if by_seed.get(""):
         sec = Section("Beyond the seeds", "beyond")
         for name in by_seed[""]:
-            sec.add(
-                _experiment(
-                    name,
-                    experiments[name],
-                    config,
-                    figures,
-                    ev,
-                    report_dir,
-                    labels.get(name, {}),
-                    _config_hashes(runs_files.get(name, [])),
-                )
-            )
+            sec.add(experiment_section(name))
         doc.sections.append(sec)
     doc.sections.append(_validation(ev, labels))
     doc.sections.append(_provenance(spec, [p for ps in runs_files.values() for p in ps]))
