@@ -130,7 +130,8 @@ def _parser() -> argparse.ArgumentParser:
 def _apply_numerics() -> dict:
     """Apply ``--numerics`` and load numpy under it (``numerics.enforce``)."""
     profile = _parser().parse_known_args()[0].numerics  # --help exits here, before numpy
-    inherited = {k: os.environ[k] for k in numerics.CANONICAL if k in os.environ}
+    pinned = [*numerics.CANONICAL, *numerics.NUMBA_VARIABLES]
+    inherited = {k: os.environ[k] for k in pinned if k in os.environ}
     try:
         return {"requested": profile, "inherited": inherited, **numerics.enforce(profile)}
     except numerics.NumericsError as exc:
@@ -467,10 +468,11 @@ def _header(blas: OneBlasThread, warmed: dict, seconds: float) -> None:
         pins = ", ".join(f"{k}={v}" for k, v in NUMERICS["inherited"].items())
         print(f"  native keeps what the environment asks: {pins} (unset it for this CPU's own)")
     print(f"threads: engine and loop: BLAS {blas.describe()}")
+    build = " ".join(filter(None, [numba.config.CPU_NAME or "host", numba.config.CPU_FEATURES]))
     print(
         f"  compiled: {numba.get_num_threads()} numba threads (of NUMBA_NUM_THREADS "
-        f"{numba.config.NUMBA_NUM_THREADS}), threading layer {numba.threading_layer()}; "
-        f"warm() {seconds:.1f} s, "
+        f"{numba.config.NUMBA_NUM_THREADS}), threading layer {numba.threading_layer()}, "
+        f"built for {build}; warm() {seconds:.1f} s, "
         + ("compiled the kernel" if warmed["cache_misses"] else "kernel from numba's cache")
     )
     print(f"  torch: {torch.get_num_threads()} threads (interop {torch.get_num_interop_threads()})")

@@ -148,7 +148,7 @@ def _environment(workdir: Path) -> dict[str, str]:
 
 
 # Fills the copy's numba cache as rule compile_trainer would (the canonical numerics: the
-# kernel built for Haswell), so that the timed run starts from a warm cache.
+# kernel built for this CPU's vector level), so that the timed run starts from a warm cache.
 WARM_CODE = (
     "from backproplab import numerics; numerics.apply('canonical'); "
     "from backproplab.engine.compiled import warm; print(warm())"

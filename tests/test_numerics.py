@@ -38,7 +38,8 @@ def test_canonical_needs_x86_64_with_avx2_and_fma():
 
 def test_each_profile_sets_its_environment(monkeypatch):
     one_thread = dict.fromkeys(numerics.THREAD_VARIABLES, "1")
-    assert numerics.environment("canonical", supported=True) == one_thread | numerics.CANONICAL
+    canonical = one_thread | numerics.CANONICAL | numerics.numba_build()
+    assert numerics.environment("canonical", supported=True) == canonical
     assert numerics.environment("native") == one_thread
     # Where the pin cannot apply, a pin inherited from elsewhere (a login node's
     # environment exported to a SLURM job) is removed: Haswell kernels would crash here.
@@ -49,6 +50,17 @@ def test_each_profile_sets_its_environment(monkeypatch):
     unsupported = numerics.environment("canonical", supported=False)
     assert unsupported == one_thread | {"OPENBLAS_CORETYPE": None, "NUMBA_CPU_NAME": None}
     monkeypatch.delenv("NUMBA_CPU_NAME")
+    # The AVX-512 build's pin is removed too (exported from an AVX-512 login node).
+    monkeypatch.setenv("NUMBA_CPU_NAME", "x86-64-v4")
+    monkeypatch.setenv("NUMBA_CPU_FEATURES", "-prefer-256-bit")
+    unsupported = numerics.environment("canonical", supported=False)
+    assert unsupported == one_thread | {
+        "OPENBLAS_CORETYPE": None,
+        "NUMBA_CPU_NAME": None,
+        "NUMBA_CPU_FEATURES": None,
+    }
+    for name in numerics.NUMBA_VARIABLES:
+        monkeypatch.delenv(name)
     # ...but an administrator's own choice of another kernel is left alone.
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Zen")
     assert numerics.environment("canonical", supported=False) == one_thread
@@ -56,11 +68,21 @@ def test_each_profile_sets_its_environment(monkeypatch):
         numerics.environment("fast")
 
 
+def test_the_compiled_trainer_is_built_for_the_cpus_vector_level():
+    """AVX-512 where the CPU has every x86-64-v4 feature, else AVX2; never this CPU's
+    model, so that one cache entry serves a whole level. numba_build asks cpuid (through
+    LLVM), checked here against the kernel's /proc/cpuinfo (the same CPU, unemulated)."""
+    avx512 = {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"} <= numerics.cpu_flags()
+    build = numerics.numba_build()
+    assert build == numerics.NUMBA_BUILDS["avx512" if avx512 else "avx2"]
+    assert set(build) == set(numerics.NUMBA_VARIABLES)
+
+
 def _fresh_python(code: str, **env) -> subprocess.CompletedProcess:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {*numerics.CANONICAL, "NPY_DISABLE_CPU_FEATURES"}
+        if k not in {*numerics.CANONICAL, *numerics.NUMBA_VARIABLES}
     }
     return subprocess.run(
         [sys.executable, "-c", code], env=clean | env, capture_output=True, text=True, timeout=120

@@ -10,8 +10,9 @@ Two profiles (config key ``numerics``):
 
 ``canonical`` (default)
     On every x86-64 CPU with AVX2 and FMA: OpenBLAS's Haswell kernels, numpy's X86_V3
-    (AVX2 + FMA) loops, one BLAS thread, and the compiled trainer built for Haswell.
-    Every such CPU then computes the same bits, with the locked package versions. On
+    (AVX2 + FMA) loops, one BLAS thread, and the compiled trainer built for the CPU's
+    vector level (:data:`NUMBA_BUILDS`: AVX-512 or AVX2; its bits are the same either
+    way). Every such CPU then computes the same bits, with the locked package versions. On
     another CPU (ARM, x86-64 without AVX2) the pin cannot be applied (forcing Haswell
     kernels there is an illegal instruction): the job runs with the native kernels, says
     so in its log, and records ``native`` in its provenance.
@@ -29,6 +30,7 @@ profile's. This module imports nothing heavy at module level.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
@@ -37,12 +39,15 @@ from pathlib import Path
 
 __all__ = [
     "CANONICAL",
+    "NUMBA_BUILDS",
+    "NUMBA_VARIABLES",
     "PROFILES",
     "NumericsError",
     "apply",
     "canonical_supported",
     "enforce",
     "in_use",
+    "numba_build",
     "provenance",
 ]
 
@@ -55,13 +60,20 @@ PROFILES = ("canonical", "native")
 CANONICAL = {
     "OPENBLAS_CORETYPE": "Haswell",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
-    # The compiled trainer built for Haswell with its own features (an empty list, not
-    # this host's): the same machine code on every such CPU, so that one numba cache
-    # serves mixed cluster nodes and emulated CPUs. Its bits do not depend on the build
-    # (tests/test_compiled_trainer.py), only the cache's reuse does.
-    "NUMBA_CPU_NAME": "haswell",
-    "NUMBA_CPU_FEATURES": "",
 }
+# The compiled trainer's build under the canonical profile: one per vector level, with
+# that level's own features (not this CPU model's), so that one numba cache entry serves
+# every CPU of a level (mixed cluster nodes, emulated CPUs). Its bits do not depend on the
+# build (no libm, no FMA contraction, sums in a fixed order: tests/test_compiled_trainer.py),
+# only its speed does: 512-bit vectors train about twice as fast where the CPU has them.
+# LLVM's generic x86-64-v4 prefers 256-bit vectors, which would halve that again.
+NUMBA_BUILDS = {
+    "avx512": {"NUMBA_CPU_NAME": "x86-64-v4", "NUMBA_CPU_FEATURES": "-prefer-256-bit"},
+    "avx2": {"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""},
+}
+NUMBA_VARIABLES = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")
+# x86-64-v4: what its build may use.
+_AVX512_FEATURES = ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl")
 CANONICAL_KERNEL = "Haswell"
 CANONICAL_DISPATCH = ("X86_V3",)
 # Haswell's kernels and numpy's X86_V3 loops need these CPU flags (as /proc/cpuinfo names them).
@@ -84,6 +96,21 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
         if key.strip() == "flags":
             return frozenset(value.split())
     return frozenset()
+
+
+@functools.cache
+def numba_build() -> dict[str, str]:
+    """The compiled trainer's build on this CPU under the canonical profile (one of
+    :data:`NUMBA_BUILDS`), from the CPU's features as LLVM reads them with ``cpuid``:
+    an emulated CPU's own under qemu-user, where ``/proc/cpuinfo`` is the host's."""
+    try:
+        import llvmlite.binding as llvm
+
+        features = llvm.get_host_cpu_features()
+        avx512 = all(features.get(name, False) for name in _AVX512_FEATURES)
+    except (ImportError, RuntimeError):  # no llvmlite (no numba), or no feature query
+        avx512 = False
+    return NUMBA_BUILDS["avx512" if avx512 else "avx2"]
 
 
 def canonical_supported(
@@ -114,9 +141,10 @@ def environment(profile: str, supported: bool | None = None) -> dict[str, str | 
         if supported is None:
             supported = canonical_supported()[0]
         if supported:
-            env |= CANONICAL
+            env |= CANONICAL | numba_build()
         else:
-            env |= {k: None for k, v in CANONICAL.items() if os.environ.get(k) == v}
+            pins = [CANONICAL, *NUMBA_BUILDS.values()]
+            env |= {k: None for pin in pins for k, v in pin.items() if os.environ.get(k) == v}
     return env
 
 

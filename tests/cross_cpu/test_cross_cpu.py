@@ -10,8 +10,9 @@ central differences in long double, the worked examples with their rounding band
 Every digest must equal the golden one,
 tests/golden/test-config.compiled.json, which come from the real pipeline on this machine
 (tests/test_golden.py checks that the replay computes the pipeline's numbers). The
-compiled trainer (the config's default engine) runs from numba's cache, built natively for
-Haswell by the canonical profile (a cache hit under emulation: no compiling in qemu); the
+compiled trainer (the config's default engine) runs from numba's cache: the canonical
+profile builds it for the CPU's vector level, and these CPUs' AVX2 build is made natively
+first (a cache hit under emulation: no compiling in qemu); the
 NumPy engine's training (``--engine numpy``) must equal its own golden digests,
 tests/golden/test-config.numpy.json, on every model too.
 
@@ -72,7 +73,7 @@ def emulated(cpu: str, *args: str, timeout=TIMEOUT) -> subprocess.CompletedProce
     qemu = shutil.which("qemu-x86_64")
     if qemu is None:
         pytest.fail("qemu-x86_64 is not installed: apt-get install qemu-user")
-    pinned = set(numerics.CANONICAL) | set(numerics.THREAD_VARIABLES)
+    pinned = {*numerics.CANONICAL, *numerics.NUMBA_VARIABLES, *numerics.THREAD_VARIABLES}
     env = {k: v for k, v in os.environ.items() if k not in pinned}
     cmd = [qemu, "-cpu", cpu, str(venv_python()), *args]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -134,7 +135,13 @@ def replay_on(cpu: str, results: Path, profile: str, *options: str) -> tuple[dic
 def host_results(tmp_path_factory, golden) -> Path:
     """The same replay on this machine, unemulated: the golden numbers (checked), and the
     tree the emulated finite-difference tables are compared with. It also builds the
-    compiled trainer into numba's cache (or loads it), so that no emulated run compiles."""
+    compiled trainer's AVX2 build into numba's cache (or loads it), the one the emulated
+    CPUs (no AVX-512) use, so that no emulated run compiles."""
+    warm = "from backproplab.engine.compiled.warm import warm; print(warm())"
+    env = os.environ | numerics.NUMBA_BUILDS["avx2"]  # warm() applies no profile
+    cmd = [str(venv_python()), "-c", warm]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
     results = tmp_path_factory.mktemp("host") / "results"
     cmd = [str(venv_python()), "-m", "backproplab.replay", CONFIG, str(results)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)

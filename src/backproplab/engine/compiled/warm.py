@@ -59,7 +59,8 @@ def write_warm_record(path: str | Path) -> dict:
     the workflow's ``compile_trainer`` rule, which every training job waits for).
 
     The record holds what the cache was built with (numba and llvmlite versions, the CPU
-    model it targets: ``haswell`` under the canonical numerics, ``host`` otherwise) and
+    model it targets: under the canonical numerics ``x86-64-v4`` on AVX-512 CPUs and
+    ``haswell`` on the others, ``numerics.NUMBA_BUILDS``; ``host`` otherwise) and
     whether this call compiled or loaded it; the seconds go to the log only.
     """
     stats = warm()
