@@ -45,22 +45,12 @@ class _StateRecorder:
         """The identity columns of the runs ``runs`` (block indices), each repeated."""
         return self.identity(np.repeat(runs, repeat))
 
-    def _grid(self, shape: tuple[int, int, int]):
-        """The i and j of every entry of an ``(R, rows, cols)`` array, in C order."""
-        if shape not in self._grids:
-            runs, rows, cols = shape
-            i = np.tile(np.repeat(np.arange(rows, dtype=np.int32), cols), runs)
-            j = np.tile(np.arange(cols, dtype=np.int32), runs * rows)
-            self._grids[shape] = (i, j)
-        return self._grids[shape]
-
     def __call__(self, st: TraceState) -> None:
         if len(st.runs) == 0:
             return  # every run of the block is frozen: nothing left to record
         tensors = self.schedule.tensors_at(st.epoch)
-        for layer in range(len(st.params) if tensors else 0):
-            for tensor in tensors:
-                self._write_tensor(st, layer, tensor, _tensor(st, layer, tensor))
+        if tensors:
+            self._write_state(st, tensors)
         if st.epoch in self.schedule.norms:
             R, L = st.weight_norms.shape
             self.norms.write(
@@ -73,24 +63,54 @@ class _StateRecorder:
                 }
             )
 
-    def _write_tensor(self, st: TraceState, layer: int, tensor: str, values: np.ndarray):
-        i, j = self._grid(values.shape)
-        n = values.size
-        per_run = n // values.shape[0]
+    def _write_state(self, st: TraceState, tensors) -> None:
+        """Every tensor of every layer at this epoch, in that order, in as few batches
+        of rows as the row groups allow: a batch per tensor costs more in Arrow calls
+        than the tensors of a small network do in bytes."""
+        batch, rows = [], 0
+        for layer in range(len(st.params)):
+            for tensor in tensors:
+                values = _tensor(st, layer, tensor)
+                batch.append((layer, TENSORS.index(tensor), values))
+                rows += values.size
+                if rows >= traces.ROW_GROUP_ROWS:
+                    self._write_batch(st, batch)
+                    batch, rows = [], 0
+        if batch:
+            self._write_batch(st, batch)
+
+    def _write_batch(self, st: TraceState, batch: list) -> None:
+        """Rows of ``(layer, tensor code, values (R, rows, cols))`` pieces, in order."""
+        sizes = [values.size for _, _, values in batch]
+        runs = np.concatenate(
+            [np.repeat(st.runs, values.size // values.shape[0]) for _, _, values in batch]
+        )
+        grids = [self._grid(values.shape) for _, _, values in batch]
+        codes = np.repeat(np.array([code for _, code, _ in batch], np.int8), sizes)
         self.state.write(
             {
-                **self._identity(st.runs, per_run),
-                "epoch": np.full(n, st.epoch, np.int32),
-                "layer": np.full(n, layer, np.int16),
-                "tensor": pa.DictionaryArray.from_arrays(
-                    pa.array(np.full(n, TENSORS.index(tensor), np.int8)), pa.array(TENSORS)
+                **self.identity(runs),
+                "epoch": np.full(len(runs), st.epoch, np.int32),
+                "layer": np.repeat(np.array([layer for layer, _, _ in batch], np.int16), sizes),
+                "tensor": pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(TENSORS)),
+                "i": np.concatenate([i for i, _ in grids]),
+                "j": np.concatenate([j for _, j in grids]),
+                # A copy (concatenate makes one): Arrow wraps numpy memory, and the loop
+                # updates its arrays in place.
+                "value": np.concatenate(
+                    [np.asarray(values, np.float64).ravel() for _, _, values in batch]
                 ),
-                "i": i,
-                "j": j,
-                # A copy: Arrow wraps numpy memory, and the loop updates its arrays in place.
-                "value": np.array(values, dtype=np.float64, copy=True).ravel(),
             }
         )
+
+    def _grid(self, shape: tuple[int, int, int]):
+        """The i and j of every entry of an ``(R, rows, cols)`` array, in C order."""
+        if shape not in self._grids:
+            runs, rows, cols = shape
+            i = np.tile(np.repeat(np.arange(rows, dtype=np.int32), cols), runs)
+            j = np.tile(np.arange(cols, dtype=np.int32), runs * rows)
+            self._grids[shape] = (i, j)
+        return self._grids[shape]
 
 
 def _tensor(st: TraceState, layer: int, tensor: str) -> np.ndarray:
